@@ -1,0 +1,32 @@
+# Each target sets up what it needs: a virtualenv in .venv with the CPU build of torch, then
+# the package with its test extras.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TORCH := torch==2.13.0
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+# Train the BiGRU baseline on Twitter POS (fetching the free datasets first if no data root
+# is found) and print a dev/test table.
+demo: $(STAMP)
+	$(PY) scripts/demo.py
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+bench: $(STAMP)
+	$(PY) scripts/bench.py --out results/bench.json
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

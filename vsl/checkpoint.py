@@ -1,0 +1,86 @@
+"""Saving and loading models: weights as a torch ``state_dict`` read back with
+``weights_only=True``, settings and vocabularies as JSON; every file written atomically
+(temporary file in the same folder, fsync, rename), so an interrupted save leaves the previous
+file intact."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from vsl import __version__
+from vsl.errors import VslError
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(VslError):
+    """A checkpoint that is missing, from an incompatible version, or damaged."""
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def atomic_write_json(path: str | Path, value) -> None:
+    atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def save_model(directory: str | Path, name: str, state_dict: dict, config: dict, vocabs: dict) -> None:
+    """Write ``<name>.pt`` (weights), ``config.json`` and ``vocab.json`` into ``directory``."""
+    directory = Path(directory)
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT_VERSION, "weights": state_dict}, buffer)
+    atomic_write_bytes(directory / f"{name}.pt", buffer.getvalue())
+    atomic_write_json(directory / "config.json", {"format": FORMAT_VERSION, "vsl_version": __version__, "config": config})
+    atomic_write_json(directory / "vocab.json", vocabs)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"{path}: damaged JSON ({err})") from None
+
+
+def load_model(directory: str | Path, name: str = "best") -> tuple[dict, dict, dict]:
+    """Read back (weights, config, vocabularies) saved by :func:`save_model`."""
+    directory = Path(directory)
+    meta = _read_json(directory / "config.json")
+    if meta.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"{directory / 'config.json'}: checkpoint format {meta.get('format')!r}, "
+                              f"this vsl {__version__} reads format {FORMAT_VERSION}")
+    weights_path = directory / f"{name}.pt"
+    try:
+        payload = torch.load(weights_path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{weights_path}: missing") from None
+    except Exception as err:  # torch raises several types for damaged or unsafe files
+        raise CheckpointError(f"{weights_path}: cannot be loaded safely ({type(err).__name__}: {err})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or "weights" not in payload:
+        raise CheckpointError(f"{weights_path}: not a vsl checkpoint of format {FORMAT_VERSION}")
+    return payload["weights"], meta["config"], _read_json(directory / "vocab.json")

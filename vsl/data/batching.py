@@ -1,0 +1,125 @@
+"""Turning sentences into padded, masked, length-bucketed tensor batches.
+
+Characters are batched by word *type*: a batch carries each distinct word's characters once
+(``chars``) and, per token, the row of its type (``types``), so the character encoder runs once
+over every word of the batch with no per-sentence loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from vsl.data.readers import Sentence
+from vsl.data.vocab import Vocabularies
+
+
+@dataclass
+class Batch:
+    """A padded batch. ``B`` sentences, ``T`` the longest length, ``U`` distinct words,
+    ``L`` the longest word in characters."""
+
+    words: torch.Tensor  # (B, T) word ids, 0 at padding
+    mask: torch.Tensor  # (B, T) bool, True at real tokens
+    lengths: torch.Tensor  # (B,)
+    types: torch.Tensor  # (B, T) row of each token in ``chars``
+    chars: torch.Tensor  # (U, L) character ids, 0 at padding
+    char_lengths: torch.Tensor  # (U,)
+    indices: torch.Tensor  # (B,) position of each sentence in its dataset
+    tags: torch.Tensor | None = None  # (B, T) tag ids, 0 at padding
+
+    def to(self, device) -> "Batch":
+        return Batch(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name).to(device)
+                        for f in fields(self)})
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.lengths.sum())
+
+
+class Collator:
+    """Builds :class:`Batch` objects from sentences with fixed vocabularies."""
+
+    def __init__(self, vocabs: Vocabularies, max_word_length: int | None = None):
+        self.vocabs = vocabs
+        self.max_word_length = max_word_length
+        self._chars: dict[str, list[int]] = {}
+
+    def _char_ids(self, word: str) -> list[int]:
+        ids = self._chars.get(word)
+        if ids is None:
+            ids = self.vocabs.chars.encode(word[: self.max_word_length] if self.max_word_length else word)
+            self._chars[word] = ids
+        return ids
+
+    def __call__(self, sentences: Sequence[Sentence], indices: Sequence[int], with_tags: bool = True) -> Batch:
+        if any(len(s) == 0 for s in sentences):
+            raise ValueError("cannot batch an empty sentence")
+        size, longest = len(sentences), max(len(s) for s in sentences)
+        words = np.zeros((size, longest), dtype=np.int64)
+        types = np.zeros((size, longest), dtype=np.int64)
+        tags = np.zeros((size, longest), dtype=np.int64) if with_tags else None
+        type_rows: dict[str, int] = {}
+        for row, sentence in enumerate(sentences):
+            n = len(sentence)
+            words[row, :n] = self.vocabs.words.encode(sentence.words)
+            types[row, :n] = [type_rows.setdefault(w, len(type_rows)) for w in sentence.words]
+            if with_tags:
+                if sentence.tags is None:
+                    raise ValueError(f"sentence {indices[row]} has no tags")
+                tags[row, :n] = self.vocabs.tags.encode(sentence.tags)
+        char_ids = [self._char_ids(word) for word in type_rows]
+        chars = np.zeros((len(char_ids), max(len(c) for c in char_ids)), dtype=np.int64)
+        for row, ids in enumerate(char_ids):
+            chars[row, : len(ids)] = ids
+        lengths = torch.tensor([len(s) for s in sentences])
+        return Batch(
+            words=torch.from_numpy(words),
+            mask=torch.arange(longest)[None, :] < lengths[:, None],
+            lengths=lengths,
+            types=torch.from_numpy(types),
+            chars=torch.from_numpy(chars),
+            char_lengths=torch.tensor([len(c) for c in char_ids]),
+            indices=torch.tensor(list(indices)),
+            tags=None if tags is None else torch.from_numpy(tags),
+        )
+
+
+def bucketed_order(lengths: Sequence[int], batch_size: int, rng: np.random.Generator | None,
+                   pool: int = 50) -> list[list[int]]:
+    """Group sentence indices into batches of similar length.
+
+    With ``rng``, sentences are shuffled, sorted by length within pools of ``pool`` batches,
+    and the batches shuffled; without it, all sentences are sorted by length (for evaluation).
+    Every index appears in exactly one batch.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be positive")
+    lengths = np.asarray(lengths)
+    if rng is None:
+        order = np.argsort(lengths, kind="stable")
+        return [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
+    order = rng.permutation(len(lengths))
+    batches = []
+    for start in range(0, len(order), batch_size * pool):
+        chunk = order[start:start + batch_size * pool]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i:i + batch_size].tolist() for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def iterate_batches(sentences: Sequence[Sentence], collate: Collator, batch_size: int,
+                    rng: np.random.Generator | None = None, with_tags: bool = True) -> Iterator[Batch]:
+    """One pass over ``sentences`` in bucketed batches (shuffled when ``rng`` is given)."""
+    for group in bucketed_order([len(s) for s in sentences], batch_size, rng):
+        yield collate([sentences[i] for i in group], group, with_tags)
+
+
+def endless_batches(sentences: Sequence[Sentence], collate: Collator, batch_size: int,
+                    rng: np.random.Generator, with_tags: bool = True) -> Iterator[Batch]:
+    """Shuffled bucketed batches, epoch after epoch, for step-based training."""
+    while True:
+        yield from iterate_batches(sentences, collate, batch_size, rng, with_tags)

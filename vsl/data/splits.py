@@ -1,0 +1,51 @@
+"""Seeded, disjoint labeled / unlabeled splits of a training set (Chen et al. 2018, sec. 5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vsl.data.readers import Sentence
+from vsl.data.registry import Corpus
+
+
+@dataclass
+class LabeledSplit:
+    """The labeled part of train and the unlabeled sentences (tags removed) used beside it."""
+
+    labeled: list[Sentence]
+    unlabeled: list[Sentence]
+    from_train: int  # how many unlabeled sentences were taken from train; the rest is raw text
+
+
+def split_train(train: list[Sentence], labeled_fraction: float, unlabeled_fraction: float,
+                seed: int) -> tuple[list[Sentence], list[Sentence]]:
+    """Draw ``labeled_fraction`` of ``train`` as labeled and a disjoint ``unlabeled_fraction``
+    as unlabeled, by a permutation seeded with ``seed``; both keep the file order."""
+    if not 0 < labeled_fraction <= 1 or not 0 <= unlabeled_fraction <= 1:
+        raise ValueError("fractions must satisfy 0 < labeled <= 1 and 0 <= unlabeled <= 1")
+    if labeled_fraction + unlabeled_fraction > 1 + 1e-9:
+        raise ValueError(f"labeled {labeled_fraction} + unlabeled {unlabeled_fraction} exceeds 1")
+    n = len(train)
+    n_labeled = max(1, int(round(labeled_fraction * n)))
+    n_unlabeled = min(n - n_labeled, int(round(unlabeled_fraction * n)))
+    order = np.random.default_rng(seed).permutation(n)
+    labeled = sorted(order[:n_labeled].tolist())
+    unlabeled = sorted(order[n_labeled:n_labeled + n_unlabeled].tolist())
+    return [train[i] for i in labeled], [Sentence(train[i].words) for i in unlabeled]
+
+
+def make_split(corpus: Corpus, labeled_fraction: float | None = None,
+               unlabeled_fraction: float | None = None, seed: int = 0,
+               use_raw: bool = True) -> LabeledSplit:
+    """Split a corpus as its dataset's defaults say, or with the given fractions; the raw
+    unlabeled text of the corpus (tweets) is appended to the unlabeled part when ``use_raw``."""
+    spec = corpus.spec
+    labeled, unlabeled = split_train(
+        corpus.train,
+        spec.labeled_fraction if labeled_fraction is None else labeled_fraction,
+        spec.unlabeled_fraction if unlabeled_fraction is None else unlabeled_fraction,
+        seed)
+    raw = corpus.raw if use_raw else []
+    return LabeledSplit(labeled, unlabeled + raw, len(unlabeled))

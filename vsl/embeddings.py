@@ -1,0 +1,176 @@
+"""Word embeddings: skip-gram training with a content-addressed cache, loading, lookup matrices.
+
+Chen et al. (2018) initialise word embeddings with skip-gram vectors (Mikolov et al., 2013),
+and Tran et al. (2016) feed pretrained vectors to the neural HMM. Training is gensim's
+``Word2Vec`` with ``sg=1``; files are read by gensim's ``KeyedVectors.load_word2vec_format``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import gensim
+import numpy as np
+from gensim.models import KeyedVectors, Word2Vec
+
+from vsl.errors import DataFormatError
+
+# Bytes that occur in text files (as in file(1)'s heuristic); anything else marks binary data.
+_TEXT_BYTES = bytes({7, 8, 9, 10, 12, 13, 27} | set(range(0x20, 0x100)) - {0x7F})
+_SNIFF_BYTES = 4096
+
+
+def default_cache_dir() -> Path:
+    """``$VSL_CACHE_DIR`` if set, else ``~/.cache/vsl/embeddings``."""
+    return Path(os.environ.get("VSL_CACHE_DIR") or Path.home() / ".cache" / "vsl" / "embeddings")
+
+
+def _cache_key(sentences: list[list[str]], hyperparameters: dict) -> str:
+    """sha256 over the hyperparameters, gensim's major.minor version and every token.
+
+    Sentences and tokens are length-prefixed, so that no two different corpora hash the same
+    bytes (``[["ab"]]`` and ``[["a", "b"]]`` differ).
+    """
+    gensim_version = ".".join(gensim.__version__.split(".")[:2])
+    digest = hashlib.sha256(json.dumps([hyperparameters, gensim_version], sort_keys=True).encode())
+    for sentence in sentences:
+        digest.update(len(sentence).to_bytes(8, "little"))
+        for token in sentence:
+            encoded = token.encode("utf-8")
+            digest.update(len(encoded).to_bytes(8, "little") + encoded)
+    return digest.hexdigest()
+
+
+def _save_atomically(vectors: KeyedVectors, path: Path) -> None:
+    """Write ``vectors`` to ``path`` as word2vec binary via a temp file and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(handle)
+    try:
+        vectors.save_word2vec_format(temp_name, binary=True)
+        os.replace(temp_name, path)
+    except BaseException:
+        os.unlink(temp_name)
+        raise
+
+
+def train_skipgram(
+    sentences: Iterable[Sequence[str]],
+    dim: int = 100,
+    window: int = 5,
+    min_count: int = 1,
+    epochs: int = 5,
+    negative: int = 5,
+    seed: int = 0,
+    workers: int = 1,
+    cache_dir: str | Path | None = None,
+) -> KeyedVectors:
+    """Skip-gram vectors (gensim ``Word2Vec``, ``sg=1``, negative sampling) for a tokenised corpus.
+
+    The result is cached as ``<cache_dir>/skipgram-<key>.bin`` in word2vec binary format, where
+    the key hashes every token and every argument but ``cache_dir`` (see :func:`_cache_key`); a
+    later call with the same corpus and arguments loads that file instead of training.
+    ``cache_dir`` defaults to :func:`default_cache_dir`.
+
+    With ``workers=1`` and a fixed ``seed``, gensim 4.4 gives bit-identical vectors in fresh
+    processes whatever ``PYTHONHASHSEED`` is: it draws the initial matrix from
+    ``numpy.random.default_rng(seed)`` rather than from Python's string hash, as gensim 3 did,
+    and sampling uses a ``RandomState(seed)``. With ``workers > 1`` thread scheduling changes
+    the order of updates, so training is not reproducible.
+    """
+    corpus = [list(sentence) for sentence in sentences]
+    hyperparameters = {
+        "dim": dim, "window": window, "min_count": min_count, "epochs": epochs,
+        "negative": negative, "seed": seed, "workers": workers,
+    }
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = folder / f"skipgram-{_cache_key(corpus, hyperparameters)}.bin"
+    if path.is_file():
+        return KeyedVectors.load_word2vec_format(path, binary=True)
+    model = Word2Vec(
+        corpus, vector_size=dim, window=window, min_count=min_count, epochs=epochs, sg=1,
+        negative=negative, seed=seed, workers=workers,
+    )
+    _save_atomically(model.wv, path)
+    return model.wv
+
+
+def _has_header(first_line: bytes) -> bool:
+    """Whether a line is a word2vec header: two integers, ``count dim``."""
+    fields = first_line.split()
+    return len(fields) == 2 and all(field.isdigit() for field in fields)
+
+
+def _check_text_rows(path: Path, header: bool) -> None:
+    """Raise DataFormatError at the first text row without exactly ``dim`` values.
+
+    ``dim`` is the header's second integer, or else the first row's value count. gensim
+    broadcasts a short row over the whole vector instead of failing, so this is checked first.
+    """
+    width = None
+    with path.open("rb") as lines:
+        if header:
+            width = int(lines.readline().split()[1])
+        for number, line in enumerate(lines, start=2 if header else 1):
+            values = line.rstrip().count(b" ")
+            if not values:
+                raise DataFormatError(path, "a row without vector values", number)
+            width = width or values
+            if values != width:
+                message = f"{values} values in a row where {width} expected"
+                raise DataFormatError(path, message, number)
+
+
+def load_vectors(path: str | Path) -> KeyedVectors:
+    """Word vectors from a word2vec binary, word2vec text, or GloVe text (headerless) file.
+
+    A first line of two integers (``count dim``) marks word2vec; the file is read as binary if
+    its name ends in ``.bin`` or its first bytes after that line are not text. Any other file is
+    read as GloVe text (gensim's ``no_header=True``). Raises DataFormatError for a missing,
+    empty or unparsable file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "no such file")
+    with path.open("rb") as file:
+        first_line = file.readline()
+        sample = file.read(_SNIFF_BYTES)
+    if not (first_line + sample).strip():
+        raise DataFormatError(path, "empty file")
+    header = _has_header(first_line)
+    binary = header and (path.suffix == ".bin" or bool(sample.translate(None, _TEXT_BYTES)))
+    if not binary:
+        _check_text_rows(path, header)
+    kind = "word2vec binary" if binary else "word2vec text" if header else "GloVe text"
+    try:
+        with warnings.catch_warnings():
+            # With no_header, gensim 4.4 reopens the file for its second pass and never closes it.
+            warnings.simplefilter("ignore", ResourceWarning)
+            return KeyedVectors.load_word2vec_format(path, binary=binary, no_header=not header)
+    except (ValueError, EOFError) as error:
+        raise DataFormatError(path, f"cannot read as {kind}: {error}") from error
+
+
+def embedding_matrix(
+    words: Sequence[str], vectors: KeyedVectors, scale: float = 0.1, seed: int = 0
+) -> tuple[np.ndarray, int]:
+    """A float32 ``[len(words), dim]`` matrix whose row i is the vector of ``words[i]``.
+
+    Words missing from ``vectors`` get a row drawn uniformly from ``[-scale, scale]`` by
+    ``numpy.random.default_rng(seed)``; every row is drawn, so a missing word's row does not
+    depend on which other words are found. Returns the matrix and the number of words found.
+    """
+    rng = np.random.default_rng(seed)
+    matrix = rng.uniform(-scale, scale, size=(len(words), vectors.vector_size)).astype(np.float32)
+    found = 0
+    for row, word in enumerate(words):
+        if word in vectors:
+            matrix[row] = vectors[word]
+            found += 1
+    return matrix, found

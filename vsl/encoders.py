@@ -1,0 +1,136 @@
+"""The shared encoder layer of both model families.
+
+* :class:`CharBiGRU` and :class:`WordCharEmbedding`: a word's vector is its word embedding
+  concatenated with the final states of a character BiGRU (forward state after the last
+  character, backward state after the first), as in Chen et al. (2018, sec. 4).
+* :class:`SentenceEncoder`: a one-layer BiGRU over those vectors gives the contextual states
+  h_t that every VSL model and the baseline read.
+* :class:`CharCNN`: the character CNN of Tran et al. (2016, sec. 4.1; after Kim et al. 2016)
+  with kernel widths 1..7, used by the neural HMM's emission network.
+* :class:`PrefixLSTM`: a stacked unidirectional LSTM whose output at position t has read words
+  1..t-1 only: the neural HMM's per-position transition query (Tran et al. 2016, eq. 9).
+
+Character encoders run once over the distinct words of a batch (see
+:class:`vsl.data.batching.Batch`); nothing loops over sentences in Python.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from vsl.data.batching import Batch
+
+
+class CharBiGRU(nn.Module):
+    """Final forward and backward states of a BiGRU over each word's characters."""
+
+    def __init__(self, n_chars: int, char_dim: int = 50, hidden: int = 50):
+        super().__init__()
+        self.embed = nn.Embedding(n_chars, char_dim, padding_idx=0)
+        self.rnn = nn.GRU(char_dim, hidden, batch_first=True, bidirectional=True)
+        self.output_dim = 2 * hidden
+
+    def forward(self, chars: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``chars`` (U, L) padded ids, ``lengths`` (U,) >= 1 -> (U, 2 * hidden)."""
+        packed = pack_padded_sequence(self.embed(chars), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, final = self.rnn(packed)  # (2, U, hidden), already in the input order
+        return torch.cat([final[0], final[1]], dim=-1)
+
+
+class WordCharEmbedding(nn.Module):
+    """Token vectors: word embedding (optionally pretrained and frozen) ++ char BiGRU states."""
+
+    def __init__(self, n_words: int, word_dim: int, chars: CharBiGRU,
+                 pretrained: torch.Tensor | None = None, freeze: bool = False):
+        super().__init__()
+        self.words = nn.Embedding(n_words, word_dim, padding_idx=0)
+        if pretrained is not None:
+            if tuple(pretrained.shape) != (n_words, word_dim):
+                raise ValueError(f"pretrained shape {tuple(pretrained.shape)} != {(n_words, word_dim)}")
+            self.words.weight.data.copy_(pretrained)
+        self.words.weight.requires_grad_(not freeze)
+        self.chars = chars
+        self.output_dim = word_dim + chars.output_dim
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """-> (B, T, word_dim + char output)."""
+        per_type = self.chars(batch.chars, batch.char_lengths)
+        return torch.cat([self.words(batch.words), per_type[batch.types]], dim=-1)
+
+
+class SentenceEncoder(nn.Module):
+    """h_t: a one-layer BiGRU over the word+char token vectors (padding-safe via packing)."""
+
+    def __init__(self, embedding: WordCharEmbedding, hidden: int = 100, dropout: float = 0.0):
+        super().__init__()
+        self.embedding = embedding
+        self.dropout = nn.Dropout(dropout)
+        self.rnn = nn.GRU(embedding.output_dim, hidden, batch_first=True, bidirectional=True)
+        self.output_dim = 2 * hidden
+
+    def forward(self, batch: Batch) -> torch.Tensor:
+        """-> (B, T, 2 * hidden), zero at padding."""
+        inputs = self.dropout(self.embedding(batch))
+        packed = pack_padded_sequence(inputs, batch.lengths.cpu(), batch_first=True, enforce_sorted=False)
+        states, _ = self.rnn(packed)
+        states, _ = pad_packed_sequence(states, batch_first=True, total_length=inputs.shape[1])
+        return self.dropout(states)
+
+
+class CharCNN(nn.Module):
+    """Word vectors from characters: convolutions of widths 1..7, tanh, max over time,
+    concatenated and projected to ``output_dim`` (Tran et al. 2016, sec. 4.1).
+
+    A window may not run past the end of the word; a word shorter than a kernel uses that
+    kernel's first window (padding contributes zero embeddings).
+    """
+
+    def __init__(self, n_chars: int, char_dim: int = 15, widths=(1, 2, 3, 4, 5, 6, 7),
+                 maps=(50, 100, 128, 128, 128, 128, 128), output_dim: int = 128):
+        super().__init__()
+        if len(widths) != len(maps):
+            raise ValueError("one feature-map count per kernel width")
+        self.embed = nn.Embedding(n_chars, char_dim, padding_idx=0)
+        self.widths = tuple(widths)
+        self.convs = nn.ModuleList(nn.Conv1d(char_dim, m, w) for w, m in zip(widths, maps))
+        self.project = nn.Linear(sum(maps), output_dim)
+        self.output_dim = output_dim
+
+    def forward(self, chars: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``chars`` (U, L), ``lengths`` (U,) -> (U, output_dim)."""
+        longest = max(chars.shape[1], max(self.widths))
+        chars = nn.functional.pad(chars, (0, longest - chars.shape[1]))
+        inputs = self.embed(chars).transpose(1, 2)  # (U, char_dim, L)
+        pooled = []
+        for width, conv in zip(self.widths, self.convs):
+            features = torch.tanh(conv(inputs))  # (U, maps, L - width + 1)
+            valid = (lengths - width + 1).clamp(min=1)
+            positions = torch.arange(features.shape[-1], device=chars.device)
+            features = features.masked_fill(positions[None, None, :] >= valid[:, None, None], float("-inf"))
+            pooled.append(features.max(dim=-1).values)
+        return self.project(torch.cat(pooled, dim=-1))
+
+
+class PrefixLSTM(nn.Module):
+    """A stacked LSTM read left to right; output t has seen inputs 0..t-1 only.
+
+    Output 0 is a learned start state (nothing read yet). Causality makes padding at the end
+    harmless, so no packing is needed.
+    """
+
+    def __init__(self, input_dim: int, hidden: int, layers: int = 3, dropout: float = 0.5):
+        super().__init__()
+        self.rnn = nn.LSTM(input_dim, hidden, num_layers=layers, batch_first=True,
+                           dropout=dropout if layers > 1 else 0.0)
+        self.start = nn.Parameter(torch.zeros(hidden))
+        self.output_dim = hidden
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``inputs`` (B, T, D) -> (B, T, hidden)."""
+        start = self.start.expand(inputs.shape[0], 1, -1)
+        if inputs.shape[1] == 1:
+            return start
+        states, _ = self.rnn(inputs[:, :-1])
+        return torch.cat([start, states], dim=1)

@@ -1,0 +1,145 @@
+"""One tagging run end to end: data, embeddings, vocabularies, model, training, scores, files.
+
+``run(config, out_dir)`` is what ``scripts/run_vsl.py`` calls. It writes into ``out_dir``:
+``results.json`` (dev and test scores at the best dev step, the config, the seed, data counts),
+``metrics.jsonl`` (every dev evaluation), and the model (``best.pt``, ``config.json``,
+``vocab.json``; see :mod:`vsl.checkpoint`).
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vsl import __version__
+from vsl.checkpoint import atomic_write_json, save_model
+from vsl.config import RunConfig
+from vsl.data.batching import Collator, endless_batches
+from vsl.data.registry import Corpus, load_dataset, resolve_dataset
+from vsl.data.splits import LabeledSplit, make_split
+from vsl.data.vocab import Vocabularies, build_vocabularies
+from vsl.embeddings import embedding_matrix, load_vectors, train_skipgram
+from vsl.models import BiGRUTagger, build_encoder
+from vsl.train import SELECTION_METRIC, evaluate, fit
+
+LATENTS = ("none",)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class PreparedData:
+    corpus: Corpus
+    split: LabeledSplit
+    vocabs: Vocabularies
+    embeddings: torch.Tensor
+    embeddings_found: int
+
+
+def word_vectors(config: RunConfig, split: LabeledSplit):
+    """The pretrained vectors of a run: the given file, or skip-gram on the labeled and
+    unlabeled training text."""
+    if config.embeddings:
+        return load_vectors(config.embeddings)
+    text = [s.words for s in split.labeled] + [s.words for s in split.unlabeled]
+    return train_skipgram(text, dim=config.word_dim, window=config.skipgram_window,
+                          epochs=config.skipgram_epochs, seed=config.seed)
+
+
+def prepare_data(config: RunConfig) -> PreparedData:
+    """Load and split the dataset, get word vectors, build vocabularies and the embedding matrix."""
+    corpus = load_dataset(resolve_dataset(config.data, config.data_root, config.format))
+    split = make_split(corpus, config.labeled_fraction, config.unlabeled_fraction, config.seed)
+    vectors = word_vectors(config, split)
+    if vectors.vector_size != config.word_dim:
+        raise ValueError(f"word vectors have {vectors.vector_size} dimensions, word_dim is {config.word_dim}")
+    vocabs = build_vocabularies(split.labeled, split.unlabeled, corpus.dev + corpus.test, vectors)
+    matrix, found = embedding_matrix(vocabs.words.items, vectors, seed=config.seed)
+    matrix[0] = 0.0  # padding
+    return PreparedData(corpus, split, vocabs, torch.from_numpy(matrix), found)
+
+
+def build_model(config: RunConfig, vocabs: Vocabularies, embeddings: torch.Tensor | None = None):
+    """The model a config names, with fresh (or the given pretrained) word embeddings."""
+    if config.latent not in LATENTS:
+        raise ValueError(f"latent {config.latent!r} is not one of {', '.join(LATENTS)}")
+    encoder = build_encoder(len(vocabs.words), len(vocabs.chars), config.word_dim, config.char_dim,
+                            config.char_hidden, config.hidden, config.dropout, embeddings,
+                            config.freeze_embeddings)
+    return BiGRUTagger(encoder, len(vocabs.tags))
+
+
+def git_commit() -> str | None:
+    """The commit of the working tree this package runs from (``+dirty`` if it has changes)."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("+dirty" if dirty else "")
+
+
+def _counts(sentences) -> dict:
+    return {"sentences": len(sentences), "tokens": sum(len(s) for s in sentences)}
+
+
+def run(config: RunConfig, out_dir: str | Path, progress: bool = True) -> dict:
+    """Train, select on dev, score dev and test, and write the run's files into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    seed_everything(config.seed)
+    data = prepare_data(config)
+    task = data.corpus.spec.task
+    seed_everything(config.seed)
+    model = build_model(config, data.vocabs, data.embeddings).to(config.device)
+    collate = Collator(data.vocabs)
+    rng = np.random.default_rng(config.seed)
+
+    def score(sentences) -> dict:
+        return evaluate(model, sentences, collate, task, config.eval_batch_size, config.device)
+
+    def save_best(step: int, dev: dict) -> None:
+        save_model(out_dir, "best", model.state_dict(), config.to_dict(), data.vocabs.to_dict())
+
+    (out_dir / "metrics.jsonl").unlink(missing_ok=True)
+    result = fit(model, endless_batches(data.split.labeled, collate, config.batch_size, rng),
+                 lambda: score(data.corpus.dev), SELECTION_METRIC[task],
+                 max_steps=config.max_steps, eval_every=config.eval_every, lr=config.lr,
+                 grad_clip=config.grad_clip, patience=config.patience,
+                 log_path=out_dir / "metrics.jsonl", on_improve=save_best, device=config.device,
+                 progress=progress)
+    results = {
+        "dataset": data.corpus.spec.name,
+        "task": task,
+        "model": "bigru" if config.latent == "none" else f"vsl-{config.latent}",
+        "seed": config.seed,
+        "dev": score(data.corpus.dev),
+        "test": score(data.corpus.test),
+        "best_step": result.best_step,
+        "steps": result.steps,
+        "train_seconds": round(result.seconds, 1),
+        "train_tokens_per_second": round(result.tokens / max(result.seconds, 1e-9), 1),
+        "data": {"labeled": _counts(data.split.labeled), "unlabeled": _counts(data.split.unlabeled),
+                 "dev": _counts(data.corpus.dev), "test": _counts(data.corpus.test),
+                 "vocabulary": len(data.vocabs.words), "with_vectors": data.embeddings_found},
+        "vsl_version": __version__,
+        "commit": git_commit(),
+        "config": config.to_dict(),
+    }
+    atomic_write_json(out_dir / "results.json", results)
+    return results

@@ -1,0 +1,112 @@
+"""Training and evaluating taggers.
+
+:func:`fit` runs step-based training as the authors' code does (Adam, gradient-norm clipping,
+dev evaluation every ``eval_every`` steps), keeps the weights of the best dev score, stops after
+``patience`` evaluations without improvement, and appends every evaluation to a JSON-lines log.
+A model trains through two methods: ``loss(batch) -> scalar`` and ``predict(batch) -> (B, T)``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import torch
+from tqdm import tqdm
+
+from vsl.data.batching import Batch, Collator, iterate_batches
+from vsl.data.readers import Sentence
+from vsl.metrics import tagging_scores
+
+SELECTION_METRIC = {"pos": "accuracy", "ner": "f1"}
+
+
+@torch.no_grad()
+def predict_tags(model, sentences: Sequence[Sentence], collate: Collator, batch_size: int = 100,
+                 device: str = "cpu") -> list[list[str]]:
+    """Tag every sentence (in input order) with the model's ``predict``."""
+    was_training = model.training
+    model.eval()
+    predictions: list[list[str] | None] = [None] * len(sentences)
+    for batch in iterate_batches(sentences, collate, batch_size, with_tags=False):
+        tags = model.predict(batch.to(device)).cpu()
+        for row, index in enumerate(batch.indices.tolist()):
+            predictions[index] = collate.vocabs.tags.decode(tags[row, : len(sentences[index])].tolist())
+    model.train(was_training)
+    return predictions
+
+
+def evaluate(model, sentences: Sequence[Sentence], collate: Collator, task: str,
+             batch_size: int = 100, device: str = "cpu") -> dict:
+    """Scores of the model's predictions against the gold tags (:func:`vsl.metrics.tagging_scores`)."""
+    predicted = predict_tags(model, sentences, collate, batch_size, device)
+    return tagging_scores([s.tags for s in sentences], predicted, task)
+
+
+@dataclass
+class FitResult:
+    best_step: int
+    best_dev: dict
+    steps: int
+    seconds: float
+    tokens: int
+    history: list[dict] = field(default_factory=list)
+
+
+def fit(model, batches: Iterator[Batch], evaluate_dev: Callable[[], dict], select: str, *,
+        max_steps: int, eval_every: int, lr: float, grad_clip: float, patience: int | None = None,
+        log_path: str | Path | None = None, on_improve: Callable[[int, dict], None] | None = None,
+        device: str = "cpu", progress: bool = True) -> FitResult:
+    """Train ``model`` on ``batches`` and leave it holding the weights of the best dev score.
+
+    ``select`` names the dev score to maximise; ``on_improve(step, dev)`` is called at each
+    new best (to save a checkpoint).
+    """
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    log = Path(log_path).open("a", encoding="utf-8") if log_path else None
+    best_score, best_step, best_dev, best_state = float("-inf"), 0, {}, None
+    history, stale, tokens, running = [], 0, 0, None
+    start = time.perf_counter()
+    bar = tqdm(total=max_steps, disable=not progress, dynamic_ncols=True, desc="train", mininterval=2.0)
+    step = 0
+    try:
+        model.train()
+        for step in range(1, max_steps + 1):
+            batch = next(batches).to(device)
+            loss = model.loss(batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            tokens += batch.n_tokens
+            running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+            bar.update()
+            bar.set_postfix(loss=f"{running:.4f}", best=f"{best_score:.4f}")
+            if step % eval_every and step != max_steps:
+                continue
+            dev = evaluate_dev()
+            record = {"step": step, "loss": running, "seconds": time.perf_counter() - start, "dev": dev}
+            history.append(record)
+            if log:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+            if dev[select] > best_score:
+                best_score, best_step, best_dev, stale = dev[select], step, dev, 0
+                best_state = copy.deepcopy(model.state_dict())
+                if on_improve:
+                    on_improve(step, dev)
+            else:
+                stale += 1
+                if patience is not None and stale >= patience:
+                    break
+    finally:
+        bar.close()
+        if log:
+            log.close()
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    return FitResult(best_step, best_dev, step, time.perf_counter() - start, tokens, history)
