@@ -35,8 +35,7 @@ def test_train_skipgram_vectors(tmp_path):
 def test_second_call_loads_the_cache(tmp_path, monkeypatch):
     first = embeddings.train_skipgram(iter(_corpus()), cache_dir=tmp_path, **SMALL)
     [cached] = tmp_path.iterdir()
-    assert cached.name.startswith("skipgram-") and cached.suffix == ".bin"
-    assert KeyedVectors.load_word2vec_format(cached, binary=True).vector_size == 8
+    assert cached.name.startswith("skipgram-") and cached.suffix == ".npz"
 
     def no_training(*args, **kwargs):
         raise AssertionError("trained again instead of loading the cache")
@@ -45,6 +44,13 @@ def test_second_call_loads_the_cache(tmp_path, monkeypatch):
     second = embeddings.train_skipgram(_corpus(), cache_dir=tmp_path, **SMALL)
     assert second.index_to_key == first.index_to_key
     np.testing.assert_array_equal(second.vectors, first.vectors)
+
+
+def test_cache_keeps_tokens_with_spaces(tmp_path):
+    corpus = [["a b", "<3 u", "c"], ["c", "a b"]] * 5
+    embeddings.train_skipgram(corpus, cache_dir=tmp_path, **SMALL)
+    again = embeddings.train_skipgram(corpus, cache_dir=tmp_path, **SMALL)
+    assert set(again.index_to_key) == {"a b", "<3 u", "c"}
 
 
 def test_cache_key_separates_tokens_and_hyperparameters():
@@ -58,7 +64,7 @@ def test_cache_dir_defaults_to_env(tmp_path, monkeypatch):
     monkeypatch.setenv("VSL_CACHE_DIR", str(tmp_path))
     assert embeddings.default_cache_dir() == tmp_path
     embeddings.train_skipgram(_corpus(10), **SMALL)
-    assert len(list(tmp_path.glob("skipgram-*.bin"))) == 1
+    assert len(list(tmp_path.glob("skipgram-*.npz"))) == 1
     monkeypatch.delenv("VSL_CACHE_DIR")
     assert embeddings.default_cache_dir() == Path.home() / ".cache" / "vsl" / "embeddings"
 

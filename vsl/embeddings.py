@@ -8,9 +8,9 @@ and Tran et al. (2016) feed pretrained vectors to the neural HMM. Training is ge
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -19,6 +19,7 @@ import gensim
 import numpy as np
 from gensim.models import KeyedVectors, Word2Vec
 
+from vsl.checkpoint import atomic_write_bytes
 from vsl.errors import DataFormatError
 
 # Bytes that occur in text files (as in file(1)'s heuristic); anything else marks binary data.
@@ -47,17 +48,23 @@ def _cache_key(sentences: list[list[str]], hyperparameters: dict) -> str:
     return digest.hexdigest()
 
 
-def _save_atomically(vectors: KeyedVectors, path: Path) -> None:
-    """Write ``vectors`` to ``path`` as word2vec binary via a temp file and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(handle)
-    try:
-        vectors.save_word2vec_format(temp_name, binary=True)
-        os.replace(temp_name, path)
-    except BaseException:
-        os.unlink(temp_name)
-        raise
+def _save_cache(vectors: KeyedVectors, path: Path) -> None:
+    """Write words and vectors as one ``.npz`` (no pickle), atomically.
+
+    word2vec files separate a word from its vector with a space, so they cannot hold the
+    tokens with spaces inside that tweets contain; an array of strings can.
+    """
+    buffer = io.BytesIO()
+    np.savez(buffer, words=np.array(vectors.index_to_key, dtype=str), vectors=vectors.vectors)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def _load_cache(path: Path) -> KeyedVectors:
+    with np.load(path, allow_pickle=False) as stored:
+        words, matrix = stored["words"].tolist(), stored["vectors"]
+    vectors = KeyedVectors(matrix.shape[1])
+    vectors.add_vectors(words, matrix)
+    return vectors
 
 
 def train_skipgram(
@@ -73,7 +80,7 @@ def train_skipgram(
 ) -> KeyedVectors:
     """Skip-gram vectors (gensim ``Word2Vec``, ``sg=1``, negative sampling) for a tokenised corpus.
 
-    The result is cached as ``<cache_dir>/skipgram-<key>.bin`` in word2vec binary format, where
+    The result is cached as ``<cache_dir>/skipgram-<key>.npz`` (words and vectors), where
     the key hashes every token and every argument but ``cache_dir`` (see :func:`_cache_key`); a
     later call with the same corpus and arguments loads that file instead of training.
     ``cache_dir`` defaults to :func:`default_cache_dir`.
@@ -90,14 +97,14 @@ def train_skipgram(
         "negative": negative, "seed": seed, "workers": workers,
     }
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    path = folder / f"skipgram-{_cache_key(corpus, hyperparameters)}.bin"
+    path = folder / f"skipgram-{_cache_key(corpus, hyperparameters)}.npz"
     if path.is_file():
-        return KeyedVectors.load_word2vec_format(path, binary=True)
+        return _load_cache(path)
     model = Word2Vec(
         corpus, vector_size=dim, window=window, min_count=min_count, epochs=epochs, sg=1,
         negative=negative, seed=seed, workers=workers,
     )
-    _save_atomically(model.wv, path)
+    _save_cache(model.wv, path)
     return model.wv
 
 

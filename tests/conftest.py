@@ -1,0 +1,29 @@
+"""Shared fixtures: small real slices of the datasets under the data root."""
+
+from __future__ import annotations
+
+import pytest
+
+from vsl.data.batching import Collator
+from vsl.data.readers import read_twitter
+from vsl.data.registry import find_data_root
+from vsl.data.vocab import build_vocabularies
+
+
+@pytest.fixture(scope="session")
+def data_root():
+    return find_data_root()
+
+
+@pytest.fixture(scope="session")
+def twitter_slice(data_root):
+    """The first 40 tweets of oct27.traindev and the first 20 of oct27.test."""
+    train = read_twitter(data_root / "twitter_pos" / "oct27.traindev")[:40]
+    dev = read_twitter(data_root / "twitter_pos" / "oct27.test")[:20]
+    return train, dev
+
+
+@pytest.fixture(scope="session")
+def twitter_collator(twitter_slice):
+    train, dev = twitter_slice
+    return Collator(build_vocabularies(train, evaluation=dev))

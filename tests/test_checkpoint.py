@@ -1,0 +1,70 @@
+"""Checkpoints: atomic writes, safe loading, clear errors for damaged or foreign files."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+
+from vsl.checkpoint import CheckpointError, atomic_write_bytes, load_model, save_model
+
+
+def _save(tmp_path):
+    weights = {"layer.weight": torch.arange(6.0).reshape(2, 3)}
+    save_model(tmp_path, "best", weights, {"seed": 3}, {"words": {"items": ["a"], "specials": []}})
+    return weights
+
+
+def test_round_trip(tmp_path):
+    weights = _save(tmp_path)
+    loaded, config, vocabs = load_model(tmp_path)
+    torch.testing.assert_close(loaded["layer.weight"], weights["layer.weight"])
+    assert config == {"seed": 3} and vocabs["words"]["items"] == ["a"]
+
+
+def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
+    target = tmp_path / "file.bin"
+    atomic_write_bytes(target, b"old")
+
+    def broken_fsync(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError):
+        atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["file.bin"]
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    _save(tmp_path)
+    (tmp_path / "best.pt").write_bytes(b"not a torch file")
+    with pytest.raises(CheckpointError, match="best.pt"):
+        load_model(tmp_path)
+
+
+class Payload:
+    """An arbitrary class: unpickling it could run code, so the loader must refuse it."""
+
+
+def test_pickled_objects_are_refused(tmp_path):
+    _save(tmp_path)
+    torch.save({"format": 1, "weights": Payload()}, tmp_path / "best.pt")
+    with pytest.raises(CheckpointError, match="safely"):
+        load_model(tmp_path)
+
+
+def test_other_format_version_is_refused(tmp_path):
+    _save(tmp_path)
+    meta = json.loads((tmp_path / "config.json").read_text())
+    meta["format"] = 99
+    (tmp_path / "config.json").write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="format 99"):
+        load_model(tmp_path)
+
+
+def test_missing_files_are_named(tmp_path):
+    with pytest.raises(CheckpointError, match="config.json"):
+        load_model(tmp_path)

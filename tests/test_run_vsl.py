@@ -1,0 +1,65 @@
+"""Smoke test of scripts/run_vsl.py on a small real slice, and reproducibility from the saved
+config."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from vsl.checkpoint import load_model
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "run_vsl.py"
+
+
+def _write_twitter_slice(folder: Path, data_root: Path) -> None:
+    """A folder dataset in the ark format cut from the real files (train 60, dev/test 30 tweets)."""
+    folder.mkdir()
+    for source, target, n in (("oct27.traindev", "slice.train", 60), ("oct27.test", "slice.dev", 30),
+                              ("daily547.conll", "slice.test", 30)):
+        blocks = (data_root / "twitter_pos" / source).read_text(encoding="utf-8").split("\n\n")[:n]
+        (folder / target).write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+
+
+def _run(args, env_cache: Path):
+    env = {"VSL_CACHE_DIR": str(env_cache), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, str(SCRIPT), *args, "--no-progress"], capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_run_vsl_baseline_writes_results_and_model_and_reproduces(tmp_path, data_root):
+    data = tmp_path / "tw"
+    _write_twitter_slice(data, data_root.resolve())
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": str(data), "format": "twitter", "latent": "none", "word_dim": 16, "char_dim": 8,
+        "char_hidden": 8, "hidden": 16, "max_steps": 30, "eval_every": 10, "batch_size": 10,
+        "skipgram_epochs": 1, "threads": 1}))
+    out = tmp_path / "run"
+    _run(["--config", str(config), "--out", str(out), "--seed", "3"], tmp_path / "cache")
+    results = json.loads((out / "results.json").read_text())
+    assert results["seed"] == 3 and results["config"]["seed"] == 3
+    for split in ("dev", "test"):
+        assert 0.0 <= results[split]["accuracy"] <= 1.0
+    assert results["data"]["labeled"] == {"sentences": 60, "tokens": results["data"]["labeled"]["tokens"]}
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [10, 20, 30]
+    weights, saved_config, vocabs = load_model(out)
+    assert saved_config["max_steps"] == 30 and len(vocabs["tags"]["items"]) > 0
+
+    again = tmp_path / "again"
+    _run(["--config", str(out / "config.json"), "--out", str(again)], tmp_path / "cache")
+    repeated = json.loads((again / "results.json").read_text())
+    assert repeated["dev"] == results["dev"] and repeated["test"] == results["test"]
+
+
+def test_run_vsl_reports_a_missing_dataset_clearly(tmp_path):
+    done = subprocess.run([sys.executable, str(SCRIPT), "--data", "ud/Klingon-XYZ", "--data-root",
+                           str(tmp_path), "--out", str(tmp_path / "o")], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "Klingon" in done.stderr and "Traceback" not in done.stderr
