@@ -12,7 +12,7 @@ from vsl.data.vocab import build_vocabularies
 
 @pytest.fixture(scope="session")
 def data_root():
-    return find_data_root()
+    return find_data_root().resolve()
 
 
 @pytest.fixture(scope="session")

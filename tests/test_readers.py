@@ -171,6 +171,14 @@ def test_read_conll2003_invalid_tag_names_file(tmp_path):
     assert "E-PER" in str(info.value)
 
 
+def test_read_conll2003_invalid_tag_names_line(tmp_path):
+    path = write(tmp_path, "bad.ner", "EU NNP I-NP I-ORG\n\nPeter NNP I-NP I-PER\nSmith NNP I-NP E-PER\n")
+    with pytest.raises(DataFormatError) as info:
+        read_conll2003(path)
+    assert info.value.line == 4
+    assert str(info.value).startswith(f"{path}:4: ")
+
+
 def test_read_raw_whitespace(tmp_path):
     path = write(tmp_path, "raw.txt", "a b  c\n\n   \nd\te\n")
     sentences = read_raw(path)
@@ -325,3 +333,10 @@ def test_wsj_counts():
     assert len({t for s in sentences for t in s.tags}) == 45
     # Readers keep words as written: digits are not normalised.
     assert any(any(c.isdigit() and c != "0" for c in w) for s in sentences[:200] for w in s.words)
+
+
+def test_tweet_tokenizer_drops_leftover_variation_selectors():
+    from vsl.data.readers import tokenize_tweet
+
+    assert tokenize_tweet("love it \ufe0f \ufe0f #blessed") == ["love", "it", "#blessed"]
+    assert tokenize_tweet("so\u200dgood") == ["sogood"]

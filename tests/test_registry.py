@@ -274,3 +274,25 @@ def test_load_without_raw_or_normalization():
     corpus = load_dataset(resolve_dataset("twitter", DATA), with_raw=False, normalize=False)
     assert corpus.raw == []
     assert any(re.search(r"[1-9]", w) for s in corpus.train for w in s.words)
+
+
+def test_env_root_that_does_not_exist_is_an_error(layout, monkeypatch, tmp_path):
+    monkeypatch.setenv("VSL_DATA_ROOT", str(tmp_path / "typo"))
+    with pytest.raises(DatasetNotFoundError, match=r"\$VSL_DATA_ROOT .*typo"):
+        find_data_root()
+
+
+def test_registered_name_wins_over_a_local_folder_of_that_name(tmp_path, monkeypatch, data_root):
+    root = data_root.resolve()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "twitter").mkdir()
+    spec = resolve_dataset("twitter", root)
+    assert spec.name == "twitter" and spec.fmt == "twitter"
+
+
+def test_folder_split_names_are_whole_words(tmp_path):
+    for name in ("tw.traindev", "tw.train", "tw.dev", "tw.test", "contest.txt"):
+        (tmp_path / name).write_text("a\tN\n")
+    spec = resolve_dataset(str(tmp_path), fmt="twitter")
+    assert {split: path.name for split, path in spec.files.items()} == {
+        "train": "tw.train", "dev": "tw.dev", "test": "tw.test"}

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
 
-from vsl.data.tagging import iob1_to_bioes
+from vsl.data.tagging import iob1_to_bioes, split_iob1_tag
 from vsl.errors import DataFormatError
 
 
@@ -102,8 +102,10 @@ def read_conllu(path: str | Path) -> list[Sentence]:
 
 
 def _read_columns(path, separator: str | None, n_columns: int, word_col: int, tag_col: int,
-                  skip: Callable[[list[str]], bool] = lambda columns: False) -> list[Sentence]:
-    """Read blank-line separated sentences of one token per line in fixed columns."""
+                  skip: Callable[[list[str]], bool] = lambda columns: False,
+                  check_tag: Callable[[str], object] = lambda tag: None) -> list[Sentence]:
+    """Read blank-line separated sentences of one token per line in fixed columns;
+    ``check_tag`` raises ValueError for a tag the format does not allow."""
     sentences = []
     for block in _blocks(path):
         words, tags = [], []
@@ -118,6 +120,10 @@ def _read_columns(path, separator: str | None, n_columns: int, word_col: int, ta
                 raise DataFormatError(path, "tag without a token", number)
             if not tag:
                 raise DataFormatError(path, "token without a tag", number)
+            try:
+                check_tag(tag)
+            except ValueError as err:
+                raise DataFormatError(path, str(err), number) from None
             words.append(word)
             tags.append(tag)
         if words:
@@ -138,14 +144,9 @@ def read_ptb(path: str | Path) -> list[Sentence]:
 
 def read_conll2003(path: str | Path) -> list[Sentence]:
     """Read CoNLL-2003 NER (``word POS chunk NER``), skip ``-DOCSTART-``, convert IOB1 to BIOES."""
-    iob1 = _read_columns(path, " ", 4, 0, 3, skip=lambda columns: columns[0] == "-DOCSTART-")
-    sentences = []
-    for sentence in iob1:
-        try:
-            sentences.append(Sentence(sentence.words, iob1_to_bioes(sentence.tags)))
-        except ValueError as err:
-            raise DataFormatError(path, f"sentence {len(sentences) + 1}: {err}") from None
-    return sentences
+    iob1 = _read_columns(path, " ", 4, 0, 3, skip=lambda columns: columns[0] == "-DOCSTART-",
+                         check_tag=split_iob1_tag)
+    return [Sentence(sentence.words, iob1_to_bioes(sentence.tags)) for sentence in iob1]
 
 
 @lru_cache(maxsize=1)
@@ -155,14 +156,19 @@ def _tweet_tokenizer():
     return TweetTokenizer(preserve_case=True, reduce_len=False, strip_handles=False)
 
 
+_INVISIBLE = str.maketrans("", "", "\ufe0e\ufe0f\u200d")
+
+
 def tokenize_tweet(text: str) -> list[str]:
     """Split a raw tweet into tokens with NLTK's ``TweetTokenizer``.
 
+    Emoji variation selectors and zero-width joiners are removed first: the TweetEval text has
+    its emoji deleted but these left behind, and alone they are not tokens.
     It keeps @mentions, #hashtags, URLs, emoticons and contractions ("I'm", "won't") whole,
     as the ark Twitter POS annotation does; unlike ark's twokenize it splits repeated
     punctuation ("!!!" -> "!", "!", "!").
     """
-    return _tweet_tokenizer().tokenize(text)
+    return _tweet_tokenizer().tokenize(text.translate(_INVISIBLE))
 
 
 def tokenize_whitespace(text: str) -> list[str]:

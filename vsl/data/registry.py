@@ -9,7 +9,8 @@ Names (see ../shared/data/README.md for the layout under the data root):
 * ``ud/<Treebank>`` (``UD_`` prefix optional): the newest version folder holding train, dev
   and test; ``ud/<Treebank>@<version>`` picks a version.
 * a folder path, with ``fmt`` one of :data:`~vsl.data.readers.READERS`: its files are told
-  apart by ``train``, ``dev`` and ``test`` in their names.
+  apart by ``train``, ``dev`` and ``test`` as words of their names (``en.dev.txt``, not
+  ``traindev``).
 """
 
 from __future__ import annotations
@@ -29,13 +30,12 @@ SPLITS = ("train", "dev", "test")
 def find_data_root(explicit: str | Path | None = None) -> Path:
     """The data root: ``explicit``, else ``$VSL_DATA_ROOT``, else ``./data``, else
     ``../shared/data`` (relative to the working directory)."""
-    if explicit is not None:
-        root = Path(explicit)
-        if not root.is_dir():
-            raise DatasetNotFoundError(f"data root {root} is not a directory")
-        return root
-    candidates = [Path(p) for p in (os.environ.get("VSL_DATA_ROOT"),) if p]
-    candidates += [Path("data"), Path("..") / "shared" / "data"]
+    for given, source in ((explicit, "data root"), (os.environ.get("VSL_DATA_ROOT"), "$VSL_DATA_ROOT")):
+        if given:
+            if not Path(given).is_dir():
+                raise DatasetNotFoundError(f"{source} {given} is not a directory")
+            return Path(given)
+    candidates = [Path("data"), Path("..") / "shared" / "data"]
     for root in candidates:
         if root.is_dir():
             return root
@@ -143,7 +143,8 @@ def _folder(folder: Path, fmt: str | None) -> DatasetSpec:
         raise DatasetNotFoundError(f"{folder} is a folder: give its format, one of {', '.join(READERS)}")
     files = {}
     for split in SPLITS:
-        matches = sorted(p for p in folder.iterdir() if p.is_file() and split in p.name.lower())
+        matches = sorted(p for p in folder.iterdir()
+                         if p.is_file() and split in re.split(r"[^a-z0-9]+", p.name.lower()))
         if len(matches) != 1:
             names = ", ".join(p.name for p in matches) or "none"
             raise DatasetNotFoundError(f"{folder}: need exactly one file with {split!r} in its name, found {names}")
@@ -154,17 +155,13 @@ def _folder(folder: Path, fmt: str | None) -> DatasetSpec:
 
 def resolve_dataset(name: str, data_root: str | Path | None = None, fmt: str | None = None) -> DatasetSpec:
     """Turn a dataset name (or folder path) into a :class:`DatasetSpec`."""
-    if Path(name).is_dir() and not name.startswith("ud/"):
-        return _folder(Path(name), fmt)
-    root = find_data_root(data_root)
-    if name == "twitter":
-        return _twitter(root)
-    if name == "conll2003":
-        return _conll2003(root)
-    if name == "wsj":
-        return _wsj(root)
+    named = {"twitter": _twitter, "conll2003": _conll2003, "wsj": _wsj}
+    if name in named:
+        return named[name](find_data_root(data_root))
     if name.startswith("ud/"):
-        return _ud(root, name[len("ud/"):])
+        return _ud(find_data_root(data_root), name[len("ud/"):])
+    if Path(name).is_dir():
+        return _folder(Path(name), fmt)
     raise DatasetNotFoundError(
         f"unknown dataset {name!r}: use twitter, conll2003, wsj, ud/<Treebank>[@version] or a folder path")
 

@@ -13,7 +13,8 @@ def normalize_word(word: str) -> str:
     return _DIGIT.sub("0", word)
 
 
-def _split_tag(tag: str) -> tuple[str, str]:
+def split_iob1_tag(tag: str) -> tuple[str, str]:
+    """``"I-PER"`` -> ``("I", "PER")``, ``"O"`` -> ``("O", "")``; anything else is a ValueError."""
     if tag == "O":
         return "O", ""
     prefix, sep, entity = tag.partition("-")
@@ -32,7 +33,7 @@ def iob1_to_bioes(tags: Sequence[str]) -> tuple[str, ...]:
     spans: list[tuple[int, int, str]] = []  # [start, end) and type
     previous = ""
     for position, tag in enumerate(tags):
-        prefix, entity = _split_tag(tag)
+        prefix, entity = split_iob1_tag(tag)
         if prefix == "O":
             previous = ""
             continue
