@@ -34,18 +34,22 @@ def main(argv=None) -> int:
     parser.add_argument("--max-steps", type=int, default=1500)
     parser.add_argument("--out", default="runs/demo")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", default="twitter", help="dataset name or folder (default twitter)")
+    parser.add_argument("--format", help="format of a folder dataset")
     args = parser.parse_args(argv)
     ensure_data()
     rows = []
     for name, settings in MODELS.items():
-        config = RunConfig(data="twitter", seed=args.seed, max_steps=args.max_steps, eval_every=250, **settings)
-        print(f"training {name} on twitter for {args.max_steps} steps", flush=True)
+        config = RunConfig(data=args.data, format=args.format, seed=args.seed, max_steps=args.max_steps,
+                           eval_every=min(250, args.max_steps), **settings)
+        print(f"training {name} on {args.data} for {args.max_steps} steps", flush=True)
         results = run(config, Path(args.out) / settings["latent"])
         rows.append((name, results["dev"]["accuracy"], results["test"]["accuracy"], results["best_step"]))
     print(f"\n{'model':<20} {'dev acc':>8} {'test acc':>9} {'best step':>10}")
     for name, dev, test, step in rows:
         print(f"{name:<20} {100 * dev:>8.2f} {100 * test:>9.2f} {step:>10}")
-    print("\n(train oct27.traindev, dev oct27.test, test daily547; full runs: see results/)")
+    if args.data == "twitter":
+        print("\n(train oct27.traindev, dev oct27.test, test daily547; full runs: see results/)")
     return 0
 
 

@@ -53,7 +53,8 @@ def parse_args(argv=None) -> tuple[RunConfig, str]:
 def main(argv=None) -> int:
     config, out, progress = parse_args(argv)
     try:
-        results = run(config, out, progress=progress)
+        command = " ".join(["scripts/run_vsl.py", *(sys.argv[1:] if argv is None else argv)])
+        results = run(config, out, progress=progress, command=command)
     except VslError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -27,3 +27,15 @@ def twitter_slice(data_root):
 def twitter_collator(twitter_slice):
     train, dev = twitter_slice
     return Collator(build_vocabularies(train, evaluation=dev))
+
+
+@pytest.fixture
+def twitter_folder(tmp_path, data_root):
+    """A folder dataset in the ark format cut from the real files (train 60, dev/test 30 tweets)."""
+    folder = tmp_path / "twitter_slice"
+    folder.mkdir()
+    for source, target, n in (("oct27.traindev", "slice.train", 60), ("oct27.test", "slice.dev", 30),
+                              ("daily547.conll", "slice.test", 30)):
+        blocks = (data_root / "twitter_pos" / source).read_text(encoding="utf-8").split("\n\n")[:n]
+        (folder / target).write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    return folder

@@ -15,15 +15,6 @@ from vsl.checkpoint import load_model
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "run_vsl.py"
 
 
-def _write_twitter_slice(folder: Path, data_root: Path) -> None:
-    """A folder dataset in the ark format cut from the real files (train 60, dev/test 30 tweets)."""
-    folder.mkdir()
-    for source, target, n in (("oct27.traindev", "slice.train", 60), ("oct27.test", "slice.dev", 30),
-                              ("daily547.conll", "slice.test", 30)):
-        blocks = (data_root / "twitter_pos" / source).read_text(encoding="utf-8").split("\n\n")[:n]
-        (folder / target).write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
-
-
 def _run(args, env_cache: Path):
     env = {"VSL_CACHE_DIR": str(env_cache), "PATH": "/usr/bin:/bin"}
     done = subprocess.run([sys.executable, str(SCRIPT), *args, "--no-progress"], capture_output=True,
@@ -32,9 +23,8 @@ def _run(args, env_cache: Path):
     return done
 
 
-def test_run_vsl_baseline_writes_results_and_model_and_reproduces(tmp_path, data_root):
-    data = tmp_path / "tw"
-    _write_twitter_slice(data, data_root.resolve())
+def test_run_vsl_baseline_writes_results_and_model_and_reproduces(tmp_path, twitter_folder):
+    data = twitter_folder
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump({
         "data": str(data), "format": "twitter", "latent": "none", "word_dim": 16, "char_dim": 8,

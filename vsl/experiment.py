@@ -96,8 +96,9 @@ def _counts(sentences) -> dict:
     return {"sentences": len(sentences), "tokens": sum(len(s) for s in sentences)}
 
 
-def run(config: RunConfig, out_dir: str | Path, progress: bool = True) -> dict:
-    """Train, select on dev, score dev and test, and write the run's files into ``out_dir``."""
+def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: str | None = None) -> dict:
+    """Train, select on dev, score dev and test, and write the run's files into ``out_dir``;
+    ``command`` (the command line that asked for the run) is recorded with the results."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if config.threads:
@@ -139,6 +140,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True) -> dict:
                  "vocabulary": len(data.vocabs.words), "with_vectors": data.embeddings_found},
         "vsl_version": __version__,
         "commit": git_commit(),
+        "command": command,
         "config": config.to_dict(),
     }
     atomic_write_json(out_dir / "results.json", results)
