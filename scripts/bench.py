@@ -32,6 +32,7 @@ from vsl.data.vocab import build_vocabularies
 from vsl.encoders import WordCharEmbedding
 from vsl.experiment import git_commit
 from vsl.models import BiGRUTagger, build_encoder
+from vsl.train import make_optimizer, train_step
 
 
 class PerSentenceCharEmbedding(WordCharEmbedding):
@@ -55,18 +56,14 @@ def measure(case: str, threads: int, steps: int, warmup: int, data_root: str | N
         old = encoder.embedding
         encoder.embedding = PerSentenceCharEmbedding(len(vocabs.words), old.words.embedding_dim, old.chars)
     model = BiGRUTagger(encoder, len(vocabs.tags))
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = make_optimizer(model, 1e-3)
     batches = endless_batches(corpus.train, Collator(vocabs), 10, np.random.default_rng(0))
     sentences = tokens = 0
     for step in range(warmup + steps):
         if step == warmup:
             start = time.perf_counter()
         batch = next(batches)
-        loss = model.loss(batch)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        optimizer.step()
+        train_step(model, optimizer, batch, grad_clip=10.0)
         if step >= warmup:
             sentences += batch.words.shape[0]
             tokens += batch.n_tokens

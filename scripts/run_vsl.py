@@ -32,6 +32,8 @@ def parse_args(argv=None) -> tuple[RunConfig, str]:
     parser.add_argument("--unlabeled-fraction", type=float)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--embeddings", help="word2vec (text/binary) or GloVe file; default: skip-gram on the task's text")
+    parser.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None,
+                        help="keep the pretrained word vectors fixed (default: tuned for the baseline)")
     parser.add_argument("--max-steps", type=int)
     parser.add_argument("--eval-every", type=int)
     parser.add_argument("--patience", type=int, help="evaluations without dev improvement before stopping")
