@@ -1,0 +1,154 @@
+"""The variational sequential labelers: the pyro ELBO against its closed form, structure,
+training behaviour."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from vsl.data.batching import endless_batches
+from vsl.latent import KLAnnealing, PriorStore, gaussian_kl
+from vsl.models import build_encoder
+from vsl.train import evaluate, fit, make_optimizer
+from vsl.variational import MixedBatch, VariationalObjective, VariationalTagger
+
+
+def _tagger(collate, latent="hier", decoded_words=None, **kwargs):
+    torch.manual_seed(0)
+    vocabs = collate.vocabs
+    encoder = build_encoder(len(vocabs.words), len(vocabs.chars), word_dim=12, char_dim=6, char_hidden=6, hidden=16)
+    return VariationalTagger(encoder, len(vocabs.tags), decoded_words or len(vocabs.words), latent,
+                             y_dim=5, z_dim=7, decoder_hidden=11, **kwargs)
+
+
+def _random_priors(model, batch):
+    B, T = batch.words.shape
+    return {name: (torch.randn(B, T, model.dims[name]), torch.randn(B, T, model.dims[name]) * 0.3)
+            for name in model.names}
+
+
+@pytest.mark.parametrize("latent", ["gauss", "flat", "hier"])
+def test_pyro_loss_equals_closed_form(latent, twitter_slice, twitter_collator):
+    model = _tagger(twitter_collator, latent, decoded_words=50)
+    batch = twitter_collator(twitter_slice[0][:6], range(6))
+    torch.manual_seed(1)
+    posteriors = model.posteriors(model.encoder(batch), sample=True)
+    priors = _random_priors(model, batch)
+    alpha, beta = 0.7, 0.3
+    loss = model.negative_elbo(batch, posteriors, priors, alpha, beta)
+
+    values = {name: post.value for name, post in posteriors.items()}
+    log_probs = torch.log_softmax(model.decoder(model.decoder_input(values)), -1)
+    targets = torch.where(batch.words < 50, batch.words, torch.ones_like(batch.words))
+    nll = -log_probs.gather(-1, targets[..., None])[..., 0]
+    kl = sum(gaussian_kl(posteriors[n].mean, posteriors[n].logvar, *priors[n]) for n in model.names)
+    expected = alpha * ((nll + beta * kl) * batch.mask).sum()
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-4)
+    loss.backward()
+    assert model.heads["z"].linear.weight.grad.abs().sum() > 0
+
+
+def test_posterior_shapes_and_sample_versus_mean(twitter_slice, twitter_collator):
+    model = _tagger(twitter_collator)
+    batch = twitter_collator(twitter_slice[0][:4], range(4))
+    h = model.encoder(batch)
+    posteriors = model.posteriors(h, sample=False)
+    B, T = batch.words.shape
+    assert posteriors["y"].mean.shape == (B, T, 5) and posteriors["z"].logvar.shape == (B, T, 7)
+    assert posteriors["y"].value is posteriors["y"].mean
+    torch.manual_seed(0)
+    sampled = model.posteriors(h, sample=True)
+    assert not torch.allclose(sampled["y"].value, sampled["y"].mean)
+    predicted = model.predict(batch)
+    assert torch.all(predicted[~batch.mask] == -1) and torch.all(predicted[batch.mask] >= 0)
+
+
+def test_hier_z_depends_on_y_and_flat_z_does_not(twitter_slice, twitter_collator):
+    batch = twitter_collator(twitter_slice[0][:3], range(3))
+    for latent, depends in (("hier", True), ("flat", False)):
+        model = _tagger(twitter_collator, latent)
+        h = model.encoder(batch).detach()
+        torch.manual_seed(0)
+        first = model.posteriors(h, sample=True)
+        torch.manual_seed(1)
+        second = model.posteriors(h, sample=True)
+        assert not torch.allclose(first["y"].value, second["y"].value)
+        assert torch.allclose(first["z"].mean, second["z"].mean) != depends
+
+
+def _objective(model, labeled, unlabeled, update_every=1):
+    stores = lambda sentences: {n: PriorStore([len(s) for s in sentences], model.dims[n], update_every)  # noqa: E731
+                                for n in model.names}
+    return VariationalObjective(model, stores(labeled), stores(unlabeled), KLAnnealing("exp", 1e-2),
+                                alpha=1.0, unlabeled_weight=0.5)
+
+
+def test_unlabeled_batch_trains_the_generative_side_not_the_classifier(twitter_slice, twitter_collator):
+    train, dev = twitter_slice
+    unlabeled = [s for s in dev[:5]]
+    model = _tagger(twitter_collator)
+    objective = _objective(model, train, unlabeled).train()
+    batch = twitter_collator(unlabeled, range(5), with_tags=False)
+    objective._part_loss("unlabeled", batch, beta=0.5, labeled=False).backward()
+    assert model.classifier.weight.grad is None
+    assert model.decoder.net[0].weight.grad.abs().sum() > 0
+    assert model.heads["y"].linear.weight.grad.abs().sum() > 0
+
+
+def test_training_writes_priors_and_advances_annealing(twitter_slice, twitter_collator):
+    train, dev = twitter_slice
+    model = _tagger(twitter_collator)
+    objective = _objective(model, train, dev, update_every=2).train()
+    labeled = twitter_collator(train[:4], range(4))
+    unlabeled = twitter_collator(dev[:4], range(4), with_tags=False)
+    store = objective.priors["labeled"]["y"]
+    before = store.mean.clone()
+    objective.loss(MixedBatch(labeled, unlabeled))
+    assert torch.equal(store.mean, before)  # first visit: update_every=2 writes on the second
+    objective.loss(MixedBatch(labeled, unlabeled))
+    written = store.offsets[4]
+    assert not torch.equal(store.mean[:written], before[:written])
+    assert torch.equal(store.mean[written:], before[written:])
+    assert int(objective.steps) == 2
+    assert objective.priors["unlabeled"]["z"].visits[:4].tolist() == [2, 2, 2, 2]
+
+
+def _pairs(labeled, unlabeled, collate, size):
+    rng = np.random.default_rng(0)
+    labeled_batches = endless_batches(labeled, collate, size, rng)
+    unlabeled_batches = endless_batches(unlabeled, collate, size, rng, with_tags=False)
+    while True:
+        yield MixedBatch(next(labeled_batches), next(unlabeled_batches))
+
+
+@pytest.mark.parametrize("latent", ["gauss", "hier"])
+def test_tiny_vsl_overfits_a_tiny_labeled_set(latent, twitter_slice, twitter_collator):
+    train, dev = twitter_slice
+    train = train[:12]
+    model = _tagger(twitter_collator, latent)
+    objective = _objective(model, train, dev)
+    result = fit(objective, _pairs(train, dev, twitter_collator, 6),
+                 lambda: evaluate(objective, train, twitter_collator, "pos"), "accuracy",
+                 max_steps=300, eval_every=50, lr=1e-2, grad_clip=10.0, progress=False)
+    assert result.best_dev["accuracy"] > 0.95
+
+
+def test_deterministic_variant_has_no_kl_and_does_not_sample(twitter_slice, twitter_collator):
+    model = _tagger(twitter_collator, variational=False)
+    objective = _objective(model, twitter_slice[0], twitter_slice[1]).train()
+    batch = twitter_collator(twitter_slice[0][:3], range(3))
+    torch.manual_seed(0)
+    first = objective.loss(MixedBatch(batch))
+    torch.manual_seed(1)
+    second = objective.loss(MixedBatch(batch))
+    torch.testing.assert_close(first, second)
+    assert int(objective.priors["labeled"]["y"].visits.sum()) == 0
+
+
+def test_make_optimizer_skips_frozen_embeddings(twitter_collator):
+    model = _tagger(twitter_collator)
+    model.encoder.embedding.words.weight.requires_grad_(False)
+    optimizer = make_optimizer(model, 1e-3)
+    params = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert id(model.encoder.embedding.words.weight) not in params

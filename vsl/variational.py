@@ -1,0 +1,249 @@
+"""The variational sequential labelers of Chen, Tang, Livescu & Gimpel (EMNLP 2018).
+
+Three latent structures on the shared encoder's BiGRU states h_t (sec. 3):
+
+* ``gauss`` (VSL-G): one latent z_t ~ q(z|h_t); x_t ~ p(x|z_t); the classifier reads z_t.
+* ``flat`` (VSL-GG-Flat): y_t ~ q(y|h_t) and z_t ~ q(z|h_t) independently; x_t ~ p(x|y_t, z_t).
+* ``hier`` (VSL-GG-Hier): y_t ~ q(y|h_t), then z_t ~ q(z|y_t, h_t) from [h_t; y_t];
+  x_t ~ p(x|z_t), so z carries y's information to the decoder.
+
+Loss per batch (eq. 9 with the authors' per-token averaging)::
+
+    sum_t CE(l_t | y_t) + alpha * (-log p(x_t | .) + beta * KL(q || prior_t))
+
+The ELBO part is a pyro model/guide pair evaluated by ``TraceMeanField_ELBO.
+differentiable_loss`` (closed-form KLs): plates over sentences and positions, padding masked,
+``poutine.scale`` carrying alpha and the annealed beta. The cross-entropy is added in torch on
+the same posterior sample, so one optimizer step takes both. Priors are per-token and come
+from :class:`~vsl.latent.PriorStore` (iterative prior updates, eqs. 10-11).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from pyro.infer import TraceMeanField_ELBO
+from torch import nn
+
+from vsl.data.batching import Batch
+from vsl.encoders import SentenceEncoder
+from vsl.latent import GaussianHead, reparameterize
+
+LATENT_STRUCTURES = ("gauss", "flat", "hier")
+
+
+@dataclass
+class Posterior:
+    """One latent variable's posterior at every token: mean, log-variance, and the value used
+    downstream (a reparameterized sample in training, the mean otherwise)."""
+
+    mean: torch.Tensor
+    logvar: torch.Tensor
+    value: torch.Tensor
+
+
+class Decoder(nn.Module):
+    """p(x_t | .): two ReLU hidden layers, then a softmax over the decoded vocabulary
+    (sec. 3; the authors' Linear-ReLU-Linear-ReLU-Linear)."""
+
+    def __init__(self, in_dim: int, hidden: int, n_words: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, n_words))
+
+    def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        return self.net(latent)
+
+
+class VariationalTagger(nn.Module):
+    """VSL-G, VSL-GG-Flat or VSL-GG-Hier.
+
+    ``decoded_words`` is the size of the reconstructed vocabulary: word ids at or above it
+    (the vocabulary is frequency-ordered) are reconstructed as UNK, which keeps the softmax
+    affordable on large raw-text vocabularies. ``classifier_on="z"`` puts the classifier on z
+    (the paper's Table 3 ablation for Hier). ``variational=False`` gives the deterministic
+    counterpart of Table 4: no sampling and no KL term.
+    """
+
+    def __init__(self, encoder: SentenceEncoder, n_tags: int, decoded_words: int, latent: str = "hier",
+                 y_dim: int = 25, z_dim: int = 100, decoder_hidden: int = 100, classifier_on: str | None = None,
+                 variational: bool = True):
+        super().__init__()
+        if latent not in LATENT_STRUCTURES:
+            raise ValueError(f"latent {latent!r} is not one of {', '.join(LATENT_STRUCTURES)}")
+        classifier_on = classifier_on or ("z" if latent == "gauss" else "y")
+        if latent == "gauss" and classifier_on != "z":
+            raise ValueError("VSL-G has only z: its classifier reads z")
+        self.latent, self.classifier_on, self.variational = latent, classifier_on, variational
+        self.encoder = encoder
+        h = encoder.output_dim
+        self.names = ("z",) if latent == "gauss" else ("y", "z")
+        self.heads = nn.ModuleDict({"z": GaussianHead(h + (y_dim if latent == "hier" else 0), z_dim)})
+        if latent != "gauss":
+            self.heads["y"] = GaussianHead(h, y_dim)
+        self.dims = {"y": y_dim, "z": z_dim}
+        self.decoded_words = decoded_words
+        self.decoder = Decoder(y_dim + z_dim if latent == "flat" else z_dim, decoder_hidden, decoded_words)
+        self.classifier = nn.Linear(self.dims[classifier_on], n_tags)
+        self._elbo = TraceMeanField_ELBO()
+
+    # inference network ---------------------------------------------------------------
+    def posteriors(self, h: torch.Tensor, sample: bool) -> dict[str, Posterior]:
+        """q(y|h), q(z|h) or q(z|y,h) at every token, with their samples (or means)."""
+        found = {}
+        if "y" in self.names:
+            mean, logvar = self.heads["y"](h)
+            found["y"] = Posterior(mean, logvar, reparameterize(mean, logvar, sample))
+        z_input = torch.cat([h, found["y"].value], -1) if self.latent == "hier" else h
+        mean, logvar = self.heads["z"](z_input)
+        found["z"] = Posterior(mean, logvar, reparameterize(mean, logvar, sample))
+        return found
+
+    def decoder_input(self, values: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([values["y"], values["z"]], -1) if self.latent == "flat" else values["z"]
+
+    def decoded_targets(self, words: torch.Tensor) -> torch.Tensor:
+        """Word ids as the decoder reconstructs them: rare words become UNK (id 1)."""
+        return torch.where(words < self.decoded_words, words, torch.ones_like(words))
+
+    # pyro model and guide ----------------------------------------------------------------
+    def _model(self, batch: Batch, posteriors, priors, alpha: float, beta: float):
+        """p(x, latents) with per-token priors; the decoder reads the guide's sample."""
+        B, T = batch.words.shape
+        with pyro.plate("sentences", B, dim=-2), pyro.plate("positions", T, dim=-1), \
+                poutine.mask(mask=batch.mask), poutine.scale(scale=alpha):
+            values = {}
+            for name in self.names:
+                mean, logvar = priors[name]
+                with poutine.scale(scale=beta):
+                    values[name] = pyro.sample(name, dist.Normal(mean, torch.exp(0.5 * logvar)).to_event(1))
+            logits = self.decoder(self.decoder_input(values))
+            pyro.sample("x", dist.Categorical(logits=logits), obs=self.decoded_targets(batch.words))
+
+    def _guide(self, batch: Batch, posteriors, priors, alpha: float, beta: float):
+        """q(latents | x), already computed by :meth:`posteriors`; registered here so the ELBO
+        sees the sample and its distribution."""
+        B, T = batch.words.shape
+        with pyro.plate("sentences", B, dim=-2), pyro.plate("positions", T, dim=-1), \
+                poutine.mask(mask=batch.mask), poutine.scale(scale=alpha):
+            for name in self.names:
+                post = posteriors[name]
+                with poutine.scale(scale=beta):
+                    pyro.sample(name, _PointNormal(post.mean, torch.exp(0.5 * post.logvar), post.value).to_event(1))
+
+    def negative_elbo(self, batch: Batch, posteriors: dict[str, Posterior], priors: dict, alpha: float,
+                      beta: float) -> torch.Tensor:
+        """alpha * sum over real tokens of [-log p(x_t|.) + beta * KL(q_t || prior_t)]."""
+        if not self.variational:
+            logits = self.decoder(self.decoder_input({n: p.value for n, p in posteriors.items()}))
+            nll = nn.functional.cross_entropy(logits[batch.mask], self.decoded_targets(batch.words)[batch.mask],
+                                              reduction="sum")
+            return alpha * nll
+        return self._elbo.differentiable_loss(self._model, self._guide, batch, posteriors, priors, alpha, beta)
+
+    # tagging ----------------------------------------------------------------------------
+    def tag_logits(self, posteriors: dict[str, Posterior]) -> torch.Tensor:
+        return self.classifier(posteriors[self.classifier_on].value)
+
+    @torch.no_grad()
+    def predict(self, batch: Batch) -> torch.Tensor:
+        """Tags from the posterior means (B, T); -1 at padding."""
+        posteriors = self.posteriors(self.encoder(batch), sample=False)
+        return self.tag_logits(posteriors).argmax(-1).masked_fill(~batch.mask, -1)
+
+    @torch.no_grad()
+    def latent_means(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Posterior means of every latent variable (B, T, dim), for analysis and plots."""
+        return {name: post.mean for name, post in self.posteriors(self.encoder(batch), sample=False).items()}
+
+
+class _PointNormal(dist.Normal):
+    """A Normal whose ``rsample`` returns a sample drawn beforehand, so that the guide site
+    carries the very sample the classifier and decoder used (one sample per token)."""
+
+    def __init__(self, loc, scale, value, validate_args=None):
+        super().__init__(loc, scale, validate_args=validate_args)
+        self._value = value
+
+    def rsample(self, sample_shape=torch.Size()):
+        if sample_shape:
+            raise ValueError("one sample per token")
+        return self._value
+
+    def expand(self, batch_shape, _instance=None):
+        expanded = super().expand(batch_shape, _instance=_PointNormal.__new__(_PointNormal))
+        expanded._value = self._value.expand(tuple(batch_shape) + self._value.shape[len(batch_shape):])
+        return expanded
+
+
+@dataclass
+class MixedBatch:
+    """One training step's data: a labeled batch and, in semi-supervised training, an
+    unlabeled one."""
+
+    labeled: Batch
+    unlabeled: Batch | None = None
+
+    def to(self, device) -> "MixedBatch":
+        return MixedBatch(self.labeled.to(device), None if self.unlabeled is None else self.unlabeled.to(device))
+
+    @property
+    def n_tokens(self) -> int:
+        return self.labeled.n_tokens + (self.unlabeled.n_tokens if self.unlabeled is not None else 0)
+
+
+class VariationalObjective(nn.Module):
+    """Training objective of a :class:`VariationalTagger`: labeled loss + ``unlabeled_weight``
+    times the unlabeled ELBO, each averaged over its tokens; beta annealed by step; per-token
+    priors read from, and written back to, one :class:`~vsl.latent.PriorStore` per latent
+    variable for the labeled and for the unlabeled sentences.
+
+    ``steps`` is a buffer, so the annealing position is saved with the weights.
+    """
+
+    def __init__(self, model: VariationalTagger, labeled_priors: dict, unlabeled_priors: dict | None,
+                 annealing, alpha: float = 1.0, unlabeled_weight: float = 0.1):
+        super().__init__()
+        self.model = model
+        self.priors = {"labeled": labeled_priors, "unlabeled": unlabeled_priors}
+        self.annealing, self.alpha, self.unlabeled_weight = annealing, alpha, unlabeled_weight
+        self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
+
+    def _priors(self, part: str, batch: Batch) -> dict:
+        stores = self.priors[part]
+        return {name: stores[name].gather(batch.indices, batch.lengths, batch.words.shape[1])
+                for name in self.model.names}
+
+    def _update_priors(self, part: str, batch: Batch, posteriors: dict[str, Posterior]) -> None:
+        for name, post in posteriors.items():
+            self.priors[part][name].update(batch.indices, batch.lengths, post.mean, post.logvar)
+
+    def _part_loss(self, part: str, batch: Batch, beta: float, labeled: bool) -> torch.Tensor:
+        model = self.model
+        sample = model.variational and self.training
+        posteriors = model.posteriors(model.encoder(batch), sample)
+        priors = self._priors(part, batch) if model.variational else {}
+        total = model.negative_elbo(batch, posteriors, priors, self.alpha, beta)
+        if labeled:
+            logits = model.tag_logits(posteriors)
+            total = total + nn.functional.cross_entropy(logits[batch.mask], batch.tags[batch.mask], reduction="sum")
+        if model.variational and self.training:
+            self._update_priors(part, batch, posteriors)
+        return total / batch.n_tokens
+
+    def loss(self, batch: MixedBatch) -> torch.Tensor:
+        """The step's loss; in training mode it also advances the step and updates priors."""
+        beta = self.annealing(int(self.steps) + 1) if self.model.variational else 0.0
+        total = self._part_loss("labeled", batch.labeled, beta, labeled=True)
+        if batch.unlabeled is not None:
+            total = total + self.unlabeled_weight * self._part_loss("unlabeled", batch.unlabeled, beta, labeled=False)
+        if self.training:
+            self.steps += 1
+        return total
+
+    def predict(self, batch: Batch) -> torch.Tensor:
+        return self.model.predict(batch)
