@@ -1,6 +1,8 @@
 #!/usr/bin/env python
 """Train and evaluate a tagger on the shared encoder; write OUT/results.json and the model.
 
+    scripts/run_vsl.py --latent hier                   # VSL-GG-Hier on Twitter + raw tweets
+    scripts/run_vsl.py --latent hier --unlabeled none  # labeled data only
     scripts/run_vsl.py --latent none --data twitter
     scripts/run_vsl.py --latent none --data conll2003 --labeled-fraction 0.1 --seed 1
     scripts/run_vsl.py --config configs/vsl/twitter_baseline.yaml --max-steps 500
@@ -12,6 +14,7 @@ config.json a run saved), then the flags given here.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -24,13 +27,28 @@ def parse_args(argv=None) -> tuple[RunConfig, str]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML/JSON file of settings")
     parser.add_argument("--out", default=None, help="output folder (default runs/<data>-<latent>-s<seed>)")
-    parser.add_argument("--latent", choices=LATENTS, help="latent structure; none = BiGRU baseline")
+    parser.add_argument("--latent", choices=LATENTS,
+                        help="none = BiGRU baseline; gauss = VSL-G; flat = VSL-GG-Flat; hier = VSL-GG-Hier")
     parser.add_argument("--data", help="twitter, conll2003, wsj, ud/<Treebank>[@version] or a folder")
     parser.add_argument("--data-root", help="folder holding the datasets")
     parser.add_argument("--format", help="format of a folder dataset: conllu, twitter, conll2003, ptb")
     parser.add_argument("--labeled-fraction", type=float)
     parser.add_argument("--unlabeled-fraction", type=float)
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--unlabeled", help="auto (default), none, a dataset name, or a raw-text file")
+    parser.add_argument("--unlabeled-batch-size", type=int)
+    parser.add_argument("--unlabeled-weight", type=float, help="weight of the unlabeled loss (default 0.1)")
+    parser.add_argument("--alpha", type=float, help="weight of the ELBO against the cross-entropy")
+    parser.add_argument("--y-dim", type=int)
+    parser.add_argument("--z-dim", type=int)
+    parser.add_argument("--decoded-words", type=int, help="words the decoder reconstructs (0: all)")
+    parser.add_argument("--classifier-on", choices=("y", "z"), help="latent the classifier reads")
+    parser.add_argument("--no-vr", dest="variational", action="store_false", default=None,
+                        help="deterministic counterpart: no sampling, no KL (Table 4)")
+    parser.add_argument("--kl-annealing", choices=("exp", "linear", "constant"))
+    parser.add_argument("--kl-rate", type=float, help="r of beta = min(exp(r * step) - 1, 1)")
+    parser.add_argument("--kl-warmup", type=int, help="steps of linear annealing")
+    parser.add_argument("--prior-update-every", type=int, help="visits between prior updates")
     parser.add_argument("--embeddings", help="word2vec (text/binary) or GloVe file; default: skip-gram on the task's text")
     parser.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None,
                         help="keep the pretrained word vectors fixed (default: tuned for the baseline)")
@@ -48,6 +66,8 @@ def parse_args(argv=None) -> tuple[RunConfig, str]:
     config = RunConfig.load(args.config) if args.config else RunConfig()
     overrides = {name: getattr(args, name) for name in RunConfig.field_names() if hasattr(args, name)}
     config = config.replace(**overrides)
+    if config.decoded_words == 0:
+        config = dataclasses.replace(config, decoded_words=None)
     out = args.out or f"runs/{config.data.replace('/', '_')}-{config.latent}-s{config.seed}"
     return config, out, not args.no_progress
 

@@ -79,7 +79,7 @@ def test_make_split_uses_spec_defaults_and_appends_raw():
     assert len(split.labeled) == 10
     assert split.from_train == 30
     assert len(split.unlabeled) == 37 and split.unlabeled[30:] == raw
-    assert make_split(corpus, seed=0, use_raw=False).unlabeled == split.unlabeled[:30]
+    assert make_split(corpus, seed=0, raw=[]).unlabeled == split.unlabeled[:30]
     assert len(make_split(corpus, labeled_fraction=0.5, unlabeled_fraction=0.0).labeled) == 50
 
 

@@ -24,18 +24,36 @@ class RunConfig:
     labeled_fraction: float | None = None  # None: the dataset's paper setting
     unlabeled_fraction: float | None = None
     seed: int = 0
+    # unlabeled text: "auto" (the dataset's: raw tweets, or the unlabeled share of train),
+    # "none" (VSL trains on labeled data only; embeddings still see the auto text),
+    # a dataset name (its training text) or a raw-text file (one sentence per line)
+    unlabeled: str = "auto"
     # embeddings: a word2vec/GloVe file, or skip-gram trained on the task's raw text
     embeddings: str | None = None
     skipgram_epochs: int = 5
     skipgram_window: int = 5
-    freeze_embeddings: bool = False
+    freeze_embeddings: bool | None = None  # None: tuned for the baseline, frozen for VSL
     # model
-    latent: str = "none"
+    latent: str = "none"  # none (BiGRU baseline) | gauss | flat | hier
     word_dim: int = 100
     char_dim: int = 50
     char_hidden: int = 50
     hidden: int = 100
     dropout: float = 0.0
+    # variational labelers (Chen et al. 2018)
+    y_dim: int = 25
+    z_dim: int = 100
+    decoder_hidden: int = 100
+    decoded_words: int | None = 10000  # most frequent words reconstructed; the rest as UNK; None: all
+    classifier_on: str | None = None  # None: y (z for VSL-G); "z": Table 3 ablation
+    variational: bool = True  # False: the deterministic counterpart of Table 4 (--no-vr)
+    alpha: float = 1.0
+    unlabeled_weight: float = 0.1
+    unlabeled_batch_size: int = 10
+    kl_annealing: str = "exp"  # exp | linear | constant
+    kl_rate: float = 1e-3
+    kl_warmup: int = 1000
+    prior_update_every: int = 1
     # optimisation
     batch_size: int = 10
     lr: float = 1e-3
@@ -71,6 +89,10 @@ class RunConfig:
         if not isinstance(values, dict):
             raise VslError(f"{path}: a config must be a mapping of settings")
         return cls.from_dict(values.get("config", values), str(path))
+
+    @property
+    def frozen_embeddings(self) -> bool:
+        return self.latent != "none" if self.freeze_embeddings is None else self.freeze_embeddings
 
     def replace(self, **overrides) -> "RunConfig":
         """A copy with the given settings changed; ``None`` values are ignored."""

@@ -12,6 +12,7 @@ import random
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -21,13 +22,15 @@ from vsl.checkpoint import atomic_write_json, save_model
 from vsl.config import RunConfig
 from vsl.data.batching import Collator, endless_batches
 from vsl.data.registry import Corpus, load_dataset, resolve_dataset
-from vsl.data.splits import LabeledSplit, make_split
+from vsl.data.splits import LabeledSplit, make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
 from vsl.embeddings import embedding_matrix, load_vectors, train_skipgram
+from vsl.latent import KLAnnealing, PriorStore
 from vsl.models import BiGRUTagger, build_encoder
 from vsl.train import SELECTION_METRIC, evaluate, fit
+from vsl.variational import LATENT_STRUCTURES, MixedBatch, VariationalObjective, VariationalTagger
 
-LATENTS = ("none",)
+LATENTS = ("none", *LATENT_STRUCTURES)
 
 
 def seed_everything(seed: int) -> None:
@@ -59,7 +62,8 @@ def word_vectors(config: RunConfig, split: LabeledSplit):
 def prepare_data(config: RunConfig) -> PreparedData:
     """Load and split the dataset, get word vectors, build vocabularies and the embedding matrix."""
     corpus = load_dataset(resolve_dataset(config.data, config.data_root, config.format))
-    split = make_split(corpus, config.labeled_fraction, config.unlabeled_fraction, config.seed)
+    split = make_split(corpus, config.labeled_fraction, config.unlabeled_fraction, config.seed,
+                       raw_text(corpus, config.unlabeled, config.data_root))
     vectors = word_vectors(config, split)
     if vectors.vector_size != config.word_dim:
         raise ValueError(f"word vectors have {vectors.vector_size} dimensions, word_dim is {config.word_dim}")
@@ -75,8 +79,43 @@ def build_model(config: RunConfig, vocabs: Vocabularies, embeddings: torch.Tenso
         raise ValueError(f"latent {config.latent!r} is not one of {', '.join(LATENTS)}")
     encoder = build_encoder(len(vocabs.words), len(vocabs.chars), config.word_dim, config.char_dim,
                             config.char_hidden, config.hidden, config.dropout, embeddings,
-                            config.freeze_embeddings)
-    return BiGRUTagger(encoder, len(vocabs.tags))
+                            config.frozen_embeddings)
+    if config.latent == "none":
+        return BiGRUTagger(encoder, len(vocabs.tags))
+    decoded = min(config.decoded_words or len(vocabs.words), len(vocabs.words))
+    return VariationalTagger(encoder, len(vocabs.tags), decoded, config.latent, config.y_dim, config.z_dim,
+                             config.decoder_hidden, config.classifier_on, config.variational)
+
+
+def trains_on_unlabeled(config: RunConfig, split: LabeledSplit) -> bool:
+    return config.latent != "none" and config.unlabeled != "none" and bool(split.unlabeled)
+
+
+def build_objective(config: RunConfig, model, split: LabeledSplit):
+    """What the trainer optimises: the baseline itself, or a VSL model with its prior stores."""
+    if config.latent == "none":
+        return model
+
+    def stores(sentences):
+        lengths = [len(s) for s in sentences]
+        return {name: PriorStore(lengths, model.dims[name], config.prior_update_every) for name in model.names}
+
+    unlabeled = stores(split.unlabeled) if trains_on_unlabeled(config, split) else None
+    annealing = KLAnnealing(config.kl_annealing, config.kl_rate, config.kl_warmup)
+    return VariationalObjective(model, stores(split.labeled), unlabeled, annealing, config.alpha,
+                                config.unlabeled_weight)
+
+
+def training_batches(config: RunConfig, split: LabeledSplit, collate: Collator) -> Iterator:
+    """Endless shuffled batches: labeled ones for the baseline, labeled + unlabeled pairs for VSL."""
+    rng = np.random.default_rng(config.seed)
+    labeled = endless_batches(split.labeled, collate, config.batch_size, rng)
+    if config.latent == "none":
+        return labeled
+    if not trains_on_unlabeled(config, split):
+        return (MixedBatch(batch) for batch in labeled)
+    unlabeled = endless_batches(split.unlabeled, collate, config.unlabeled_batch_size, rng, with_tags=False)
+    return (MixedBatch(batch, next(unlabeled)) for batch in labeled)
 
 
 def git_commit() -> str | None:
@@ -108,8 +147,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
     task = data.corpus.spec.task
     seed_everything(config.seed)
     model = build_model(config, data.vocabs, data.embeddings).to(config.device)
+    objective = build_objective(config, model, data.split)
     collate = Collator(data.vocabs)
-    rng = np.random.default_rng(config.seed)
 
     def score(sentences) -> dict:
         return evaluate(model, sentences, collate, task, config.eval_batch_size, config.device)
@@ -118,7 +157,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
         save_model(out_dir, "best", model.state_dict(), config.to_dict(), data.vocabs.to_dict())
 
     (out_dir / "metrics.jsonl").unlink(missing_ok=True)
-    result = fit(model, endless_batches(data.split.labeled, collate, config.batch_size, rng),
+    result = fit(objective, training_batches(config, data.split, collate),
                  lambda: score(data.corpus.dev), SELECTION_METRIC[task],
                  max_steps=config.max_steps, eval_every=config.eval_every, lr=config.lr,
                  grad_clip=config.grad_clip, patience=config.patience,
@@ -128,6 +167,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
         "dataset": data.corpus.spec.name,
         "task": task,
         "model": "bigru" if config.latent == "none" else f"vsl-{config.latent}",
+        "trained_on_unlabeled": trains_on_unlabeled(config, data.split),
         "seed": config.seed,
         "dev": score(data.corpus.dev),
         "test": score(data.corpus.test),

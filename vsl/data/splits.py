@@ -6,8 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vsl.data.readers import Sentence
-from vsl.data.registry import Corpus
+from pathlib import Path
+
+from vsl.data.readers import Sentence, read_raw
+from vsl.data.registry import Corpus, load_dataset, normalize_sentences, resolve_dataset
+from vsl.errors import DatasetNotFoundError
 
 
 @dataclass
@@ -36,16 +39,31 @@ def split_train(train: list[Sentence], labeled_fraction: float, unlabeled_fracti
     return [train[i] for i in labeled], [Sentence(train[i].words) for i in unlabeled]
 
 
+def raw_text(corpus: Corpus, source: str = "auto", data_root=None) -> list[Sentence]:
+    """Unlabeled sentences to add to a split: ``auto`` (or ``none``) the corpus's own raw text
+    (tweets for Twitter, nothing otherwise); a dataset name, that dataset's training text and
+    raw text; a file, its lines tokenized as the corpus's raw text is."""
+    if source in ("auto", "none"):
+        return corpus.raw
+    if Path(source).is_file():
+        return normalize_sentences(read_raw(source, corpus.spec.tokenizer))
+    try:
+        other = load_dataset(resolve_dataset(source, data_root))
+    except DatasetNotFoundError as err:
+        raise DatasetNotFoundError(f"unlabeled text {source!r} is neither a file nor a dataset: {err}") from None
+    return [Sentence(s.words) for s in other.train] + other.raw
+
+
 def make_split(corpus: Corpus, labeled_fraction: float | None = None,
                unlabeled_fraction: float | None = None, seed: int = 0,
-               use_raw: bool = True) -> LabeledSplit:
-    """Split a corpus as its dataset's defaults say, or with the given fractions; the raw
-    unlabeled text of the corpus (tweets) is appended to the unlabeled part when ``use_raw``."""
+               raw: list[Sentence] | None = None) -> LabeledSplit:
+    """Split a corpus as its dataset's defaults say, or with the given fractions; ``raw``
+    sentences (default: the corpus's raw text, e.g. tweets) are appended to the unlabeled part."""
     spec = corpus.spec
     labeled, unlabeled = split_train(
         corpus.train,
         spec.labeled_fraction if labeled_fraction is None else labeled_fraction,
         spec.unlabeled_fraction if unlabeled_fraction is None else unlabeled_fraction,
         seed)
-    raw = corpus.raw if use_raw else []
+    raw = corpus.raw if raw is None else raw
     return LabeledSplit(labeled, unlabeled + raw, len(unlabeled))
