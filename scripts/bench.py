@@ -7,7 +7,12 @@ Twitter training set with the vocabulary of a real run (train + raw tweets), bat
 
 * ``bigru``: the BiGRU baseline as ``scripts/run_vsl.py --latent none`` trains it;
 * ``bigru-char-loop``: the same model with the character BiGRU run once per sentence in a
-  Python loop, as the authors' code does - the peer that batching by word type replaces.
+  Python loop, as the authors' code does - the peer that batching by word type replaces;
+* ``vsl-g``, ``vsl-hier``: VSL-G and VSL-GG-Hier on labeled batches only;
+* ``vsl-hier-unlabeled``: VSL-GG-Hier with a batch of raw tweets beside each labeled batch.
+
+The report carries the authors' code's throughput measured on this kind of machine
+(``reference``) for comparison.
 
     scripts/bench.py --out results/bench.json [--steps 200] [--threads 1 2]
 """
@@ -23,15 +28,15 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from vsl.data.batching import Collator, endless_batches
+from vsl.config import RunConfig
+from vsl.data.batching import Batch, Collator
 from vsl.data.registry import load_dataset, resolve_dataset
+from vsl.data.splits import LabeledSplit
 from vsl.data.vocab import build_vocabularies
 from vsl.encoders import WordCharEmbedding
-from vsl.experiment import git_commit
-from vsl.models import BiGRUTagger, build_encoder
+from vsl.experiment import build_model, build_objective, git_commit, seed_everything, training_batches
 from vsl.train import make_optimizer, train_step
 
 
@@ -46,31 +51,50 @@ class PerSentenceCharEmbedding(WordCharEmbedding):
         return torch.cat([self.words(batch.words), torch.stack(rows)], dim=-1)
 
 
+# The authors' VSL code (PyTorch 0.3, patched to run on torch 2.13), one thread, batch 10 (+ 10
+# unlabeled), ~17 tokens per sentence, measured on this kind of 2-core CPU.
+REFERENCE = {"authors-vsl-g": {"sentences_per_s": 130},
+             "authors-vsl-hier-unlabeled": {"sentences_per_s": 108}}
+
+CASES = {
+    "bigru": {"latent": "none"},
+    "bigru-char-loop": {"latent": "none"},
+    "vsl-g": {"latent": "gauss", "unlabeled": "none"},
+    "vsl-hier": {"latent": "hier", "unlabeled": "none"},
+    "vsl-hier-unlabeled": {"latent": "hier"},
+}
+
+
 def measure(case: str, threads: int, steps: int, warmup: int, data_root: str | None) -> dict:
     torch.set_num_threads(threads)
-    torch.manual_seed(0)
+    seed_everything(0)
+    config = RunConfig(data="twitter", data_root=data_root, **CASES[case])
     corpus = load_dataset(resolve_dataset("twitter", data_root))
-    vocabs = build_vocabularies(corpus.train, corpus.raw)
-    encoder = build_encoder(len(vocabs.words), len(vocabs.chars))
+    split = LabeledSplit(corpus.train, corpus.raw, 0)
+    vocabs = build_vocabularies(split.labeled, split.unlabeled)
+    model = build_model(config, vocabs)
     if case == "bigru-char-loop":
-        old = encoder.embedding
-        encoder.embedding = PerSentenceCharEmbedding(len(vocabs.words), old.words.embedding_dim, old.chars)
-    model = BiGRUTagger(encoder, len(vocabs.tags))
-    optimizer = make_optimizer(model, 1e-3)
-    batches = endless_batches(corpus.train, Collator(vocabs), 10, np.random.default_rng(0))
-    sentences = tokens = 0
+        old = model.encoder.embedding
+        model.encoder.embedding = PerSentenceCharEmbedding(len(vocabs.words), old.words.embedding_dim, old.chars)
+    objective = build_objective(config, model, split).train()
+    optimizer = make_optimizer(objective, config.lr)
+    batches = training_batches(config, split, Collator(vocabs))
+    labeled = sentences = tokens = 0
     for step in range(warmup + steps):
         if step == warmup:
             start = time.perf_counter()
         batch = next(batches)
-        train_step(model, optimizer, batch, grad_clip=10.0)
+        train_step(objective, optimizer, batch, config.grad_clip)
         if step >= warmup:
-            sentences += batch.words.shape[0]
+            parts = [batch] if isinstance(batch, Batch) else [b for b in (batch.labeled, batch.unlabeled) if b]
+            labeled += parts[0].words.shape[0]
+            sentences += sum(b.words.shape[0] for b in parts)
             tokens += batch.n_tokens
     seconds = time.perf_counter() - start
-    return {"case": case, "threads": threads, "steps": steps, "batch_size": 10,
-            "sentences_per_s": round(sentences / seconds, 1), "tokens_per_s": round(tokens / seconds, 1),
-            "mean_tokens_per_sentence": round(tokens / sentences, 2), "vocabulary": len(vocabs.words),
+    return {"case": case, "threads": threads, "steps": steps, "batch_size": config.batch_size,
+            "sentences_per_s": round(sentences / seconds, 1), "labeled_sentences_per_s": round(labeled / seconds, 1),
+            "tokens_per_s": round(tokens / seconds, 1), "mean_tokens_per_sentence": round(tokens / sentences, 2),
+            "vocabulary": len(vocabs.words), "decoded_words": getattr(model, "decoded_words", None),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
@@ -80,7 +104,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--cases", nargs="+", default=["bigru", "bigru-char-loop"])
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     parser.add_argument("--data-root")
     parser.add_argument("--worker", nargs=2, metavar=("CASE", "THREADS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -96,6 +120,7 @@ def main(argv=None) -> int:
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), flush=True)
     report = {"commit": git_commit(), "machine": platform.processor() or platform.machine(),
+              "reference": REFERENCE,
               "torch": torch.__version__, "command": " ".join(["scripts/bench.py", *(argv or sys.argv[1:])]),
               "results": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -53,3 +53,20 @@ def test_run_vsl_reports_a_missing_dataset_clearly(tmp_path):
                            str(tmp_path), "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert done.returncode == 2
     assert "Klingon" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_run_vsl_hier_with_unlabeled_text_file(tmp_path, twitter_folder):
+    raw = tmp_path / "raw.txt"
+    raw.write_text("so happy today @user :)\nwho is going to the game tonight ?\n\nlol ok\n", encoding="utf-8")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": str(twitter_folder), "format": "twitter", "latent": "hier", "unlabeled": str(raw),
+        "word_dim": 16, "char_dim": 8, "char_hidden": 8, "hidden": 16, "y_dim": 4, "z_dim": 6,
+        "decoder_hidden": 8, "max_steps": 6, "eval_every": 3, "unlabeled_batch_size": 2,
+        "skipgram_epochs": 1, "threads": 1}))
+    out = tmp_path / "run"
+    _run(["--config", str(config), "--out", str(out)], tmp_path / "cache")
+    results = json.loads((out / "results.json").read_text())
+    assert results["model"] == "vsl-hier" and results["trained_on_unlabeled"]
+    assert results["data"]["unlabeled"]["sentences"] == 3
+    assert 0.0 <= results["test"]["accuracy"] <= 1.0
