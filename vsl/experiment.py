@@ -140,6 +140,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
     ``command`` (the command line that asked for the run) is recorded with the results."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    commit = git_commit()  # the code as it was when the run started
     if config.threads:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
@@ -179,7 +180,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
                  "dev": _counts(data.corpus.dev), "test": _counts(data.corpus.test),
                  "vocabulary": len(data.vocabs.words), "with_vectors": data.embeddings_found},
         "vsl_version": __version__,
-        "commit": git_commit(),
+        "commit": commit,
         "command": command,
         "config": config.to_dict(),
     }
