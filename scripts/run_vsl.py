@@ -49,6 +49,7 @@ def parse_args(argv=None) -> tuple[RunConfig, str]:
     parser.add_argument("--kl-rate", type=float, help="r of beta = min(exp(r * step) - 1, 1)")
     parser.add_argument("--kl-warmup", type=int, help="steps of linear annealing")
     parser.add_argument("--prior-update-every", type=int, help="visits between prior updates")
+    parser.add_argument("--init-from", help="a VSL run folder to continue from (weights and priors)")
     parser.add_argument("--embeddings", help="word2vec (text/binary) or GloVe file; default: skip-gram on the task's text")
     parser.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None,
                         help="keep the pretrained word vectors fixed (default: tuned for the baseline)")

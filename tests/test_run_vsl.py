@@ -70,3 +70,14 @@ def test_run_vsl_hier_with_unlabeled_text_file(tmp_path, twitter_folder):
     assert results["model"] == "vsl-hier" and results["trained_on_unlabeled"]
     assert results["data"]["unlabeled"]["sentences"] == 3
     assert 0.0 <= results["test"]["accuracy"] <= 1.0
+
+    # prior pre-training warm start: continue from the run's weights and priors with a larger alpha
+    warm = tmp_path / "warm"
+    _run(["--config", str(config), "--out", str(warm), "--init-from", str(out), "--alpha", "2"], tmp_path / "cache")
+    assert json.loads((warm / "results.json").read_text())["config"]["init_from"] == str(out)
+    other = tmp_path / "other.yaml"
+    other.write_text(config.read_text().replace("latent: hier", "latent: flat"))
+    done = subprocess.run([sys.executable, str(SCRIPT), "--config", str(other), "--out", str(tmp_path / "x"),
+                           "--init-from", str(out), "--no-progress"], capture_output=True, text=True,
+                          env={"VSL_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2 and "do not fit" in done.stderr and "Traceback" not in done.stderr

@@ -48,12 +48,31 @@ def atomic_write_json(path: str | Path, value) -> None:
     atomic_write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
+def save_tensors(path: str | Path, tensors: dict) -> None:
+    """Write a (nested) dict of tensors atomically, tagged with the checkpoint format."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT_VERSION, "weights": tensors}, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def load_tensors(path: str | Path) -> dict:
+    """Read back :func:`save_tensors` with ``weights_only=True``: tensors and containers only."""
+    path = Path(path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing") from None
+    except Exception as err:  # torch raises several types for damaged or unsafe files
+        raise CheckpointError(f"{path}: cannot be loaded safely ({type(err).__name__}: {err})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or "weights" not in payload:
+        raise CheckpointError(f"{path}: not a vsl checkpoint of format {FORMAT_VERSION}")
+    return payload["weights"]
+
+
 def save_model(directory: str | Path, name: str, state_dict: dict, config: dict, vocabs: dict) -> None:
     """Write ``<name>.pt`` (weights), ``config.json`` and ``vocab.json`` into ``directory``."""
     directory = Path(directory)
-    buffer = io.BytesIO()
-    torch.save({"format": FORMAT_VERSION, "weights": state_dict}, buffer)
-    atomic_write_bytes(directory / f"{name}.pt", buffer.getvalue())
+    save_tensors(directory / f"{name}.pt", state_dict)
     atomic_write_json(directory / "config.json", {"format": FORMAT_VERSION, "vsl_version": __version__, "config": config})
     atomic_write_json(directory / "vocab.json", vocabs)
 
@@ -74,13 +93,5 @@ def load_model(directory: str | Path, name: str = "best") -> tuple[dict, dict, d
     if meta.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{directory / 'config.json'}: checkpoint format {meta.get('format')!r}, "
                               f"this vsl {__version__} reads format {FORMAT_VERSION}")
-    weights_path = directory / f"{name}.pt"
-    try:
-        payload = torch.load(weights_path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"{weights_path}: missing") from None
-    except Exception as err:  # torch raises several types for damaged or unsafe files
-        raise CheckpointError(f"{weights_path}: cannot be loaded safely ({type(err).__name__}: {err})") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or "weights" not in payload:
-        raise CheckpointError(f"{weights_path}: not a vsl checkpoint of format {FORMAT_VERSION}")
-    return payload["weights"], meta["config"], _read_json(directory / "vocab.json")
+    weights = load_tensors(directory / f"{name}.pt")
+    return weights, meta["config"], _read_json(directory / "vocab.json")

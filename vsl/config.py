@@ -54,6 +54,7 @@ class RunConfig:
     kl_rate: float = 1e-3
     kl_warmup: int = 1000
     prior_update_every: int = 1
+    init_from: str | None = None  # a VSL run folder: start from its weights and priors (sec. 6.4)
     # optimisation
     batch_size: int = 10
     lr: float = 1e-3

@@ -18,13 +18,14 @@ import numpy as np
 import torch
 
 from vsl import __version__
-from vsl.checkpoint import atomic_write_json, save_model
+from vsl.checkpoint import atomic_write_json, load_model, load_tensors, save_model, save_tensors
 from vsl.config import RunConfig
 from vsl.data.batching import Collator, endless_batches
 from vsl.data.registry import Corpus, load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit, make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
 from vsl.embeddings import embedding_matrix, load_vectors, train_skipgram
+from vsl.errors import VslError
 from vsl.latent import KLAnnealing, PriorStore
 from vsl.models import BiGRUTagger, build_encoder
 from vsl.train import SELECTION_METRIC, evaluate, fit
@@ -66,7 +67,7 @@ def prepare_data(config: RunConfig) -> PreparedData:
                        raw_text(corpus, config.unlabeled, config.data_root))
     vectors = word_vectors(config, split)
     if vectors.vector_size != config.word_dim:
-        raise ValueError(f"word vectors have {vectors.vector_size} dimensions, word_dim is {config.word_dim}")
+        raise VslError(f"word vectors have {vectors.vector_size} dimensions, word_dim is {config.word_dim}")
     vocabs = build_vocabularies(split.labeled, split.unlabeled, corpus.dev + corpus.test, vectors)
     matrix, found = embedding_matrix(vocabs.words.items, vectors, seed=config.seed)
     matrix[0] = 0.0  # padding
@@ -76,7 +77,7 @@ def prepare_data(config: RunConfig) -> PreparedData:
 def build_model(config: RunConfig, vocabs: Vocabularies, embeddings: torch.Tensor | None = None):
     """The model a config names, with fresh (or the given pretrained) word embeddings."""
     if config.latent not in LATENTS:
-        raise ValueError(f"latent {config.latent!r} is not one of {', '.join(LATENTS)}")
+        raise VslError(f"latent {config.latent!r} is not one of {', '.join(LATENTS)}")
     encoder = build_encoder(len(vocabs.words), len(vocabs.chars), config.word_dim, config.char_dim,
                             config.char_hidden, config.hidden, config.dropout, embeddings,
                             config.frozen_embeddings)
@@ -118,6 +119,24 @@ def training_batches(config: RunConfig, split: LabeledSplit, collate: Collator) 
     return (MixedBatch(batch, next(unlabeled)) for batch in labeled)
 
 
+def warm_start(objective, directory: str | Path, vocabs: Vocabularies) -> None:
+    """Start from a finished VSL run's best weights and last priors (prior pre-training, paper
+    sec. 6.4); the run must share this one's vocabularies and data split."""
+    weights, _, saved_vocabs = load_model(directory)
+    if saved_vocabs != vocabs.to_dict():
+        raise VslError(f"{directory}: its vocabularies differ from this run's (other data, split or embeddings)")
+    if not isinstance(objective, VariationalObjective):
+        raise VslError("--init-from continues a VSL run; the baseline has no priors")
+    try:
+        objective.model.load_state_dict(weights)
+    except RuntimeError as err:
+        raise VslError(f"{directory}: its weights do not fit this model ({err})") from None
+    try:
+        objective.load_prior_state(load_tensors(Path(directory) / "priors.pt"))
+    except ValueError as err:
+        raise VslError(f"{directory}: priors do not fit this run's sentences ({err})") from None
+
+
 def git_commit() -> str | None:
     """The commit of the working tree this package runs from (``+dirty`` if it has changes)."""
     root = Path(__file__).resolve().parent.parent
@@ -149,6 +168,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
     seed_everything(config.seed)
     model = build_model(config, data.vocabs, data.embeddings).to(config.device)
     objective = build_objective(config, model, data.split)
+    if config.init_from:
+        warm_start(objective, config.init_from, data.vocabs)
     collate = Collator(data.vocabs)
 
     def score(sentences) -> dict:
@@ -164,6 +185,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
                  grad_clip=config.grad_clip, patience=config.patience,
                  log_path=out_dir / "metrics.jsonl", on_improve=save_best, device=config.device,
                  progress=progress)
+    if objective is not model:
+        save_tensors(out_dir / "priors.pt", objective.prior_state())
     results = {
         "dataset": data.corpus.spec.name,
         "task": task,

@@ -253,3 +253,18 @@ class VariationalObjective(nn.Module):
 
     def predict(self, batch: Batch) -> torch.Tensor:
         return self.model.predict(batch)
+
+    def prior_state(self) -> dict:
+        """Every prior store's tensors, by part ("labeled", "unlabeled") and latent name."""
+        return {part: {name: store.state_dict() for name, store in stores.items()}
+                for part, stores in self.priors.items() if stores is not None}
+
+    def load_prior_state(self, state: dict) -> None:
+        """Restore :meth:`prior_state` of a run over the same sentences (a ValueError if not)."""
+        for part, stores in self.priors.items():
+            if stores is None:
+                continue
+            if part not in state:
+                raise ValueError(f"saved priors have no {part} store")
+            for name, store in stores.items():
+                store.load_state_dict(state[part][name])
