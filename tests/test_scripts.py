@@ -22,9 +22,10 @@ def _run(args, tmp_path, timeout=300):
 def test_demo_prints_a_results_table(tmp_path, twitter_folder):
     out = _run([SCRIPTS / "demo.py", "--data", twitter_folder, "--format", "twitter", "--max-steps", "4",
                 "--out", tmp_path / "demo"], tmp_path)
-    row = [line for line in out.splitlines() if line.startswith("BiGRU baseline")]
-    assert len(row) == 1 and len(row[0].split()) == 5
-    assert (tmp_path / "demo" / "none" / "results.json").is_file()
+    rows = [line for line in out.splitlines() if line.startswith(("BiGRU baseline", "VSL-GG-Hier"))]
+    assert len(rows) == 2 and [len(row.split()) for row in rows] == [5, 4]
+    for latent in ("none", "hier"):
+        assert (tmp_path / "demo" / latent / "results.json").is_file()
 
 
 def test_bench_writes_json(tmp_path):
