@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import signal
 import sys
 
 from vsl.config import RunConfig
@@ -73,8 +74,13 @@ def parse_args(argv=None) -> tuple[RunConfig, str]:
     return config, out, not args.no_progress
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     config, out, progress = parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: stop, keep the best model, score it
     try:
         command = " ".join(["scripts/run_vsl.py", *(sys.argv[1:] if argv is None else argv)])
         results = run(config, out, progress=progress, command=command)

@@ -40,3 +40,21 @@ def test_baseline_overfits_a_small_real_set(twitter_slice, twitter_collator):
     assert result.best_dev["accuracy"] > 0.97
     tags = predict_tags(model, train, twitter_collator)
     assert [len(t) for t in tags] == [len(s) for s in train]
+
+
+def test_interrupt_keeps_the_best_model_so_far(twitter_slice, twitter_collator):
+    train = twitter_slice[0][:20]
+    model = _tagger(twitter_collator)
+    batches = endless_batches(train, twitter_collator, 10, np.random.default_rng(0))
+
+    def interrupted_after(n):
+        for step, batch in enumerate(batches):
+            if step == n:
+                raise KeyboardInterrupt
+            yield batch
+
+    scores = iter([0.5, 0.9, 0.7])
+    result = fit(model, interrupted_after(35), lambda: {"accuracy": next(scores)}, "accuracy",
+                 max_steps=1000, eval_every=10, lr=1e-2, grad_clip=10.0, progress=False)
+    assert result.interrupted and result.steps == 36 and result.best_step == 20
+    assert result.best_dev == {"accuracy": 0.9}

@@ -81,3 +81,28 @@ def test_run_vsl_hier_with_unlabeled_text_file(tmp_path, twitter_folder):
                            "--init-from", str(out), "--no-progress"], capture_output=True, text=True,
                           env={"VSL_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"})
     assert done.returncode == 2 and "do not fit" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sigterm_stops_training_and_still_writes_results(tmp_path, twitter_folder):
+    import signal
+    import time
+
+    config = tmp_path / "long.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": str(twitter_folder), "format": "twitter", "word_dim": 16, "char_dim": 8, "char_hidden": 8,
+        "hidden": 16, "max_steps": 1_000_000, "eval_every": 5, "patience": None, "skipgram_epochs": 1,
+        "threads": 1}))
+    out = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, str(SCRIPT), "--config", str(config), "--out", str(out),
+                                "--no-progress"], env={"VSL_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 240
+    while not (out / "metrics.jsonl").is_file() or not (out / "metrics.jsonl").read_text().strip():
+        assert time.time() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["interrupted"] and 5 <= results["steps"] < 1_000_000
+    assert 0.0 <= results["test"]["accuracy"] <= 1.0

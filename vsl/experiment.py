@@ -197,6 +197,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
         "test": score(data.corpus.test),
         "best_step": result.best_step,
         "steps": result.steps,
+        "interrupted": result.interrupted,
         "train_seconds": round(result.seconds, 1),
         "train_tokens_per_second": round(result.tokens / max(result.seconds, 1e-9), 1),
         "data": {"labeled": _counts(data.split.labeled), "unlabeled": _counts(data.split.unlabeled),

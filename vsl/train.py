@@ -72,6 +72,7 @@ class FitResult:
     seconds: float
     tokens: int
     history: list[dict] = field(default_factory=list)
+    interrupted: bool = False  # stopped by Ctrl-C / SIGTERM before max_steps or patience
 
 
 def fit(model, batches: Iterator[Batch], evaluate_dev: Callable[[], dict], select: str, *,
@@ -81,7 +82,8 @@ def fit(model, batches: Iterator[Batch], evaluate_dev: Callable[[], dict], selec
     """Train ``model`` on ``batches`` and leave it holding the weights of the best dev score.
 
     ``select`` names the dev score to maximise; ``on_improve(step, dev)`` is called at each
-    new best (to save a checkpoint).
+    new best (to save a checkpoint). A KeyboardInterrupt (Ctrl-C, or SIGTERM as
+    ``scripts/run_vsl.py`` maps it) ends training early but keeps the best model so far.
     """
     optimizer = make_optimizer(model, lr)
     log = Path(log_path).open("a", encoding="utf-8") if log_path else None
@@ -89,7 +91,7 @@ def fit(model, batches: Iterator[Batch], evaluate_dev: Callable[[], dict], selec
     history, stale, tokens, running = [], 0, 0, None
     start = time.perf_counter()
     bar = tqdm(total=max_steps, disable=not progress, dynamic_ncols=True, desc="train", mininterval=2.0)
-    step = 0
+    step, interrupted = 0, False
     try:
         model.train()
         for step in range(1, max_steps + 1):
@@ -116,10 +118,12 @@ def fit(model, batches: Iterator[Batch], evaluate_dev: Callable[[], dict], selec
                 stale += 1
                 if patience is not None and stale >= patience:
                     break
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
         bar.close()
         if log:
             log.close()
     if best_state is not None:
         model.load_state_dict(best_state)
-    return FitResult(best_step, best_dev, step, time.perf_counter() - start, tokens, history)
+    return FitResult(best_step, best_dev, step, time.perf_counter() - start, tokens, history, interrupted)
