@@ -111,11 +111,14 @@ class VariationalTagger(nn.Module):
         return torch.where(words < self.decoded_words, words, torch.ones_like(words))
 
     def reconstruction_nll(self, batch: Batch, values: dict[str, torch.Tensor]) -> torch.Tensor:
-        """-log p(x_t | .) at every position (B, T), by the fused softmax cross-entropy (a
-        Categorical over the vocabulary would normalise and gather in separate, slower passes)."""
-        logits = self.decoder(self.decoder_input(values))
-        targets = self.decoded_targets(batch.words)
-        return nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none").view_as(targets)
+        """-log p(x_t | .) at every position (B, T), zero at padding, by the fused softmax
+        cross-entropy (a Categorical over the vocabulary would normalise and gather in separate,
+        slower passes)."""
+        latent = self.decoder_input(values)[batch.mask]  # real tokens only: padding costs no softmax
+        targets = self.decoded_targets(batch.words[batch.mask])
+        nll = latent.new_zeros(batch.words.shape)
+        nll[batch.mask] = nn.functional.cross_entropy(self.decoder(latent), targets, reduction="none")
+        return nll
 
     # pyro model and guide ----------------------------------------------------------------
     def _model(self, batch: Batch, posteriors, priors, alpha: float, beta: float):
