@@ -122,11 +122,11 @@ def training_batches(config: RunConfig, split: LabeledSplit, collate: Collator) 
 def warm_start(objective, directory: str | Path, vocabs: Vocabularies) -> None:
     """Start from a finished VSL run's best weights and last priors (prior pre-training, paper
     sec. 6.4); the run must share this one's vocabularies and data split."""
+    if not isinstance(objective, VariationalObjective):
+        raise VslError("--init-from continues a VSL run; the baseline has no priors")
     weights, _, saved_vocabs = load_model(directory)
     if saved_vocabs != vocabs.to_dict():
         raise VslError(f"{directory}: its vocabularies differ from this run's (other data, split or embeddings)")
-    if not isinstance(objective, VariationalObjective):
-        raise VslError("--init-from continues a VSL run; the baseline has no priors")
     try:
         objective.model.load_state_dict(weights)
     except RuntimeError as err:
