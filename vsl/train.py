@@ -100,7 +100,7 @@ def fit(model, batches: Iterator[Batch], evaluate_dev: Callable[[], dict], selec
             tokens += batch.n_tokens
             running = loss if running is None else 0.98 * running + 0.02 * loss
             bar.update()
-            bar.set_postfix(loss=f"{running:.4f}", best=f"{best_score:.4f}")
+            bar.set_postfix(loss=f"{running:.4f}", best=f"{best_score:.4f}", refresh=False)
             if step % eval_every and step != max_steps:
                 continue
             dev = evaluate_dev()
