@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from vsl.data.batching import Collator
 from vsl.data.readers import read_twitter
 from vsl.data.registry import find_data_root
 from vsl.data.vocab import build_vocabularies
+
+# The test models are tiny: one thread is fastest for them and cannot oversubscribe the CPU
+# when several test or training processes share it.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

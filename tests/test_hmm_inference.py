@@ -19,16 +19,6 @@ from hmm.inference import METHODS, log_partition, pair_posteriors, posteriors, v
 EXACT = dict(rtol=1e-9, atol=1e-9)  # float64 against enumeration
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The recursions are Python loops over small ops, which intra-op threads only slow down (by
-    orders of magnitude on a loaded machine once scipy is imported); restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class Case(NamedTuple):
     log_init: torch.Tensor
     log_trans: torch.Tensor

@@ -12,8 +12,43 @@ import yaml
 from vsl.errors import VslError
 
 
+class Settings:
+    """Shared behaviour of the flat settings records (a dataclass subclasses this): read from
+    YAML or a saved ``config.json`` (whose settings sit under ``config``), reject unknown keys,
+    copy with overrides."""
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "config"):
+        unknown = sorted(set(values) - set(cls.field_names()))
+        if unknown:
+            raise VslError(f"{source}: unknown settings {', '.join(unknown)}")
+        return cls(**values)
+
+    @classmethod
+    def load(cls, path: str | Path):
+        """Read a YAML (or JSON) file of settings."""
+        try:
+            values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise VslError(f"{path}: cannot read config: {err}") from None
+        if not isinstance(values, dict):
+            raise VslError(f"{path}: a config must be a mapping of settings")
+        return cls.from_dict(values.get("config", values), str(path))
+
+    def replace(self, **overrides):
+        """A copy with the given settings changed; ``None`` values are ignored."""
+        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
 @dataclass
-class RunConfig:
+class RunConfig(Settings):
     """Every setting of a tagging run. Defaults follow the authors' code where they exist
     (Chen et al. 2018: Adam 1e-3, clip 10, batch 10, BiGRU 100 per direction, no dropout)."""
 
@@ -66,35 +101,6 @@ class RunConfig:
     device: str = "cpu"
     threads: int | None = None
 
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict, source: str = "config") -> "RunConfig":
-        unknown = sorted(set(values) - set(cls.field_names()))
-        if unknown:
-            raise VslError(f"{source}: unknown settings {', '.join(unknown)}")
-        return cls(**values)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "RunConfig":
-        """Read a YAML (or JSON) file of settings."""
-        try:
-            values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise VslError(f"{path}: cannot read config: {err}") from None
-        if not isinstance(values, dict):
-            raise VslError(f"{path}: a config must be a mapping of settings")
-        return cls.from_dict(values.get("config", values), str(path))
-
     @property
     def frozen_embeddings(self) -> bool:
         return self.latent != "none" if self.freeze_embeddings is None else self.freeze_embeddings
-
-    def replace(self, **overrides) -> "RunConfig":
-        """A copy with the given settings changed; ``None`` values are ignored."""
-        return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,66 @@
+"""Settings of an HMM tag-induction run (``scripts/run_hmm.py``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from hmm.models import EMISSIONS, TRANSITIONS
+from vsl.config import Settings
+from vsl.errors import VslError
+
+MODELS = ("hmm", "nhmm")
+
+
+@dataclass
+class HmmConfig(Settings):
+    """Every setting of a run. ``None`` picks the paper's value for the model: epochs 50 EM
+    iterations (hmm) or 5 epochs (nhmm); hidden 512, or 128 with the conv emission."""
+
+    data: str = "wsj"
+    data_root: str | None = None
+    format: str | None = None
+    model: str = "hmm"
+    emission: str = "embed"
+    transition: str = "matrix"
+    states: int = 45
+    epochs: int | None = None
+    hidden: int | None = None
+    batch_size: int = 256
+    eval_batch_size: int = 256
+    max_length: int | None = 40
+    max_sentences: int | None = None
+    seed: int = 0
+    # EM
+    restarts: int = 1
+    smoothing: float = 1e-8
+    # neural HMM
+    lr: float = 1e-3
+    max_updates_per_batch: int = 6
+    tolerance: float = 1e-4
+    grad_clip: float = 5.0
+    lstm_layers: int = 3
+    dropout: float = 0.5
+    char_dim: int = 15
+    max_word_chars: int = 15
+    device: str = "cpu"
+    threads: int | None = None
+
+    def resolved(self) -> "HmmConfig":
+        """Fill the model-dependent defaults and check the values."""
+        if self.model not in MODELS:
+            raise VslError(f"model {self.model!r} is not one of {', '.join(MODELS)}")
+        if self.emission not in EMISSIONS or self.transition not in TRANSITIONS:
+            raise VslError(f"emission must be one of {', '.join(EMISSIONS)} and transition one of "
+                           f"{', '.join(TRANSITIONS)}; got {self.emission!r}, {self.transition!r}")
+        epochs = self.epochs if self.epochs is not None else (50 if self.model == "hmm" else 5)
+        hidden = self.hidden if self.hidden is not None else (128 if self.emission == "conv" else 512)
+        for name, value in (("states", self.states), ("epochs", epochs), ("hidden", hidden),
+                            ("batch_size", self.batch_size), ("eval_batch_size", self.eval_batch_size),
+                            ("restarts", self.restarts)):
+            if value < 1:
+                raise VslError(f"{name} must be positive; got {value}")
+        if self.max_sentences is not None and self.max_sentences < 1:
+            raise VslError(f"max_sentences must be positive; got {self.max_sentences}")
+        max_length = self.max_length if self.max_length and self.max_length > 0 else None
+        return dataclasses.replace(self, epochs=epochs, hidden=hidden, max_length=max_length)

@@ -1,0 +1,117 @@
+"""Training and tagging for the HMM family (Tran et al. 2016, sec. 4).
+
+* :func:`train_neural_hmm`: direct marginal likelihood. For every minibatch, up to
+  ``max_updates_per_batch`` (6 in the paper) Adam steps on the mean per-token -log p(x), stopping
+  early once the batch log-likelihood changes by a relative amount below ``tolerance``; gradient
+  norm clipped to ``grad_clip``.
+* :func:`tag_corpus`: Viterbi states for every sentence, any length.
+* :func:`cap_length`: the training length cap (the paper trains on sentences of at most 40
+  tokens and tags them all), reported with its counts.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Iterable, NamedTuple, Sequence
+
+import torch
+from tqdm import tqdm
+
+from vsl.data.batching import Batch, Collator, iterate_batches
+from vsl.data.readers import Sentence
+from vsl.errors import VslError
+
+
+class LengthCap(NamedTuple):
+    """Sentences kept by :func:`cap_length`, with the counts to report."""
+
+    sentences: list[Sentence]
+    kept: int
+    dropped: int
+    max_length: int | None
+
+
+def cap_length(sentences: Sequence[Sentence], max_length: int | None) -> LengthCap:
+    """The sentences of at most ``max_length`` tokens (all of them when ``None``), in order."""
+    if max_length is not None and max_length < 1:
+        raise VslError(f"max_length must be positive; got {max_length}")
+    kept = [s for s in sentences if max_length is None or len(s) <= max_length]
+    if sentences and not kept:
+        raise VslError(f"no training sentence has at most {max_length} tokens")
+    return LengthCap(kept, len(kept), len(sentences) - len(kept), max_length)
+
+
+def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs: int, lr: float = 1e-3,
+                     max_updates_per_batch: int = 6, tolerance: float = 1e-4, grad_clip: float = 5.0,
+                     device: str | torch.device = "cpu", progress: bool = True,
+                     log: Callable[[str], None] | None = print) -> list[float]:
+    """Maximise the marginal likelihood of a :class:`~hmm.models.NeuralHMM` (or any module with
+    ``log_likelihood(batch) -> (B,)``) with Adam.
+
+    ``batches_fn(epoch)`` gives the epoch's batches. Each batch gets up to
+    ``max_updates_per_batch`` updates of the mean per-token log-likelihood; the loop moves on
+    when ``|ll - ll_previous| < tolerance * |ll_previous|`` between consecutive evaluations.
+    Returns, per epoch, the per-token log-likelihood of its batches as last evaluated (i.e.
+    before each batch's final update)."""
+    if epochs < 0 or max_updates_per_batch < 1:
+        raise VslError(f"need epochs >= 0 and max_updates_per_batch >= 1; got {epochs}, {max_updates_per_batch}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history = []
+    model.train()
+    for epoch in range(epochs):
+        total, tokens, updates = 0.0, 0, 0
+        bar = tqdm(batches_fn(epoch), disable=not progress, dynamic_ncols=True, desc=f"epoch {epoch + 1}",
+                   mininterval=2.0)
+        for batch in bar:
+            batch = batch.to(device)
+            n_tokens = batch.n_tokens
+            previous = None
+            for _ in range(max_updates_per_batch):
+                log_likelihood = model.log_likelihood(batch).sum() / n_tokens
+                current = log_likelihood.item()
+                if not math.isfinite(current):
+                    raise VslError(f"epoch {epoch + 1}: the log-likelihood became {current}")
+                if previous is not None and abs(current - previous) < tolerance * abs(previous):
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                (-log_likelihood).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimizer.step()
+                updates += 1
+                previous = current
+            total += current * n_tokens
+            tokens += n_tokens
+            bar.set_postfix(ll=f"{total / tokens:.4f}", refresh=False)
+        if not tokens:
+            raise VslError("training needs at least one sentence")
+        history.append(total / tokens)
+        if log is not None:
+            log(f"epoch {epoch + 1}/{epochs}: log-likelihood per token {history[-1]:.4f} "
+                f"({updates} updates)")
+    return history
+
+
+@torch.no_grad()
+def corpus_log_likelihood(model, batches: Iterable[Batch], device: str | torch.device = "cpu") -> float:
+    """Per-token log p(x) of ``batches`` (dropout off)."""
+    was_training = getattr(model, "training", False)
+    model.eval()
+    total, tokens = 0.0, 0
+    for batch in batches:
+        batch = batch.to(device)
+        total += float(model.log_likelihood(batch).sum())
+        tokens += batch.n_tokens
+    model.train(was_training)
+    return total / max(tokens, 1)
+
+
+@torch.no_grad()
+def tag_corpus(model, sentences: Sequence[Sentence], collate: Collator, batch_size: int = 256,
+               device: str | torch.device = "cpu") -> list[list[int]]:
+    """Viterbi states of every sentence (all lengths), in the order of ``sentences``."""
+    tags: list[list[int] | None] = [None] * len(sentences)
+    for batch in iterate_batches(sentences, collate, batch_size, with_tags=False):
+        paths = model.tag(batch.to(device)).cpu()
+        for row, index in enumerate(batch.indices.tolist()):
+            tags[index] = paths[row, : int(batch.lengths[row])].tolist()
+    return tags

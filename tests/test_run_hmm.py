@@ -1,0 +1,106 @@
+"""Smoke tests of scripts/run_hmm.py on small real slices of WSJ: both model families run end to
+end, write scores in [0, 1], one tag line per evaluated sentence and a loadable model; bad input
+ends with a clear error and exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vsl.checkpoint import load_model
+from vsl.data.readers import read_ptb
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "run_hmm.py"
+SCORES = ("m1", "one_to_one", "one_to_one_greedy", "vm")
+
+
+@pytest.fixture(scope="module")
+def wsj_lengths(data_root):
+    path = data_root / "ptb" / "wsj_full" / "enw.gold"
+    if not path.is_file():
+        pytest.skip("wsj is not under the data root (licensed)")
+    return [len(s) for s in read_ptb(path)[:200]]
+
+
+def _run(args, cwd: Path):
+    done = subprocess.run([sys.executable, str(SCRIPT), *args, "--threads", "1", "--no-progress"],
+                          capture_output=True, text=True, cwd=cwd, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _check_outputs(out: Path, lengths: list[int]) -> dict:
+    results = json.loads((out / "results.json").read_text())
+    for key in SCORES:
+        assert 0.0 <= results[key] <= 1.0, (key, results[key])
+    assert results["log_likelihood_per_token"] < 0
+    for key in ("states", "model", "emission", "transition", "seed", "commit", "command", "config", "data"):
+        assert key in results
+    lines = (out / "tags.txt").read_text().splitlines()
+    assert [len(line.split()) for line in lines] == lengths
+    states = results["states"]
+    assert all(0 <= int(tag) < states for line in lines for tag in line.split())
+    assert results["data"]["test"]["sentences"] == len(lengths)
+    assert results["data"]["trained_on"]["sentences"] == sum(n <= 40 for n in lengths)
+    assert results["data"]["dropped_by_length"] == sum(n > 40 for n in lengths)
+    return results
+
+
+def test_run_hmm_baum_welch_on_wsj(tmp_path, data_root, wsj_lengths):
+    out = tmp_path / "hmm"
+    _run(["--data", "wsj", "--data-root", str(data_root), "--max-sentences", "200", "--model", "hmm",
+          "--epochs", "2", "--seed", "3", "--out", str(out)], tmp_path)
+    results = _check_outputs(out, wsj_lengths)
+    assert results["model"] == "hmm" and results["emission"] is None and results["seed"] == 3
+    assert results["config"]["epochs"] == 2 and results["states"] == 45
+    weights, config, vocabs = load_model(out, "model")
+    assert weights["log_emit"].shape == (45, results["data"]["vocabulary"])
+    assert torch.allclose(weights["log_emit"].exp().sum(-1), torch.ones(45, dtype=torch.float64))
+    assert config["model"] == "hmm" and len(vocabs["words"]["items"]) + 2 == results["data"]["vocabulary"]
+
+
+def test_run_hmm_neural_conv_lstm_on_wsj(tmp_path, data_root, wsj_lengths):
+    out = tmp_path / "nhmm"
+    config = tmp_path / "tiny.yaml"
+    config.write_text("model: nhmm\nemission: conv\ntransition: lstm\nstates: 12\n")
+    _run(["--config", str(config), "--data", "wsj", "--data-root", str(data_root), "--max-sentences", "100",
+          "--epochs", "1", "--hidden", "16", "--out", str(out)], tmp_path)
+    results = _check_outputs(out, wsj_lengths[:100])
+    assert (results["model"], results["emission"], results["transition"]) == ("nhmm", "conv", "lstm")
+    assert results["states"] == 12 and results["config"]["hidden"] == 16
+    weights, _, _ = load_model(out, "model")
+    assert any(name.startswith("char_cnn.") for name in weights)
+    assert any(name.startswith("lstm.") for name in weights)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--data", "ud/Klingon-XYZ"], "Klingon"),
+    (["--data", "wsj", "--states", "0"], "states must be positive"),
+])
+def test_run_hmm_reports_bad_input_clearly(tmp_path, data_root, args, message):
+    done = subprocess.run([sys.executable, str(SCRIPT), *args, "--data-root", str(data_root),
+                           "--out", str(tmp_path / "o")], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=120)
+    assert done.returncode == 2
+    assert "error: " in done.stderr and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_paper_configs_load_with_the_paper_settings():
+    from hmm.config import HmmConfig
+
+    configs = {path.stem: HmmConfig.load(path).resolved() for path in (ROOT / "configs" / "hmm").glob("*.yaml")}
+    assert set(configs) == {"wsj_hmm", "wsj_nhmm", "wsj_conv", "wsj_lstm", "wsj_conv_lstm"}
+    for name, config in configs.items():
+        assert (config.data, config.states, config.batch_size, config.max_length) == ("wsj", 45, 256, 40)
+        if name != "wsj_hmm":
+            assert config.model == "nhmm" and config.epochs == 5
+            assert config.hidden == (128 if config.emission == "conv" else 512)
+            assert ("conv" in name) == (config.emission == "conv")
+            assert ("lstm" in name) == (config.transition == "lstm")
+    assert configs["wsj_hmm"].model == "hmm" and configs["wsj_hmm"].epochs >= 50
