@@ -1,0 +1,123 @@
+"""One tag-induction run end to end: data, HMM or neural HMM, training, Viterbi tags, scores,
+files (what ``scripts/run_hmm.py`` calls).
+
+``run(config, out_dir)`` writes ``results.json`` (M-1, 1-1 optimal and greedy, V-measure,
+per-token log-likelihood, settings, data counts, commit, command), ``tags.txt`` (one line per
+test sentence: its cluster ids) and the model (``model.pt``, ``config.json``, ``vocab.json``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from hmm.config import HmmConfig
+from hmm.models import CategoricalHMM, NeuralHMM
+from hmm.train import cap_length, corpus_log_likelihood, tag_corpus, train_neural_hmm
+from vsl.checkpoint import atomic_write_bytes, atomic_write_json, save_model
+from vsl.data.batching import Collator, iterate_batches
+from vsl.data.registry import load_dataset, resolve_dataset
+from vsl.data.vocab import build_vocabularies
+from vsl.errors import VslError
+from vsl.experiment import git_commit, seed_everything
+from vsl.metrics import cluster_scores
+
+
+def _counts(sentences) -> dict:
+    return {"sentences": len(sentences), "tokens": sum(len(s) for s in sentences)}
+
+
+def build_model(config: HmmConfig, words: list[str]):
+    if config.model == "hmm":
+        return CategoricalHMM(config.states, len(words), seed=config.seed)
+    return NeuralHMM(config.states, len(words), hidden=config.hidden, emission=config.emission,
+                     transition=config.transition, words=words, char_dim=config.char_dim,
+                     max_word_chars=config.max_word_chars, lstm_layers=config.lstm_layers,
+                     dropout=config.dropout)
+
+
+def train(config: HmmConfig, model, sentences, collate: Collator, progress: bool) -> float:
+    """Train ``model`` on ``sentences``; returns the final per-token log-likelihood on them."""
+    if config.model == "hmm":
+        batches = [b.to(config.device) for b in
+                   iterate_batches(sentences, collate, config.batch_size, with_tags=False)]
+        bar = tqdm(total=config.epochs * config.restarts, disable=not progress, desc="EM", dynamic_ncols=True)
+
+        def report(iteration: int, log_likelihood: float) -> None:
+            bar.update(1)
+            bar.set_postfix(ll=f"{log_likelihood:.4f}", refresh=False)
+
+        fit = model.fit(batches, config.epochs, config.restarts, config.seed, config.smoothing, report)
+        bar.close()
+        print(f"EM: kept restart {fit.restart} of {config.restarts}; log-likelihood per token "
+              f"{fit.history[0]:.4f} -> {fit.history[-1]:.4f}", file=sys.stderr)
+        return fit.history[-1]
+
+    def batches(epoch: int):
+        rng = np.random.default_rng([config.seed, epoch])
+        return iterate_batches(sentences, collate, config.batch_size, rng, with_tags=False)
+
+    train_neural_hmm(model, batches, config.epochs, lr=config.lr,
+                     max_updates_per_batch=config.max_updates_per_batch, tolerance=config.tolerance,
+                     grad_clip=config.grad_clip, device=config.device, progress=progress,
+                     log=lambda line: print(line, file=sys.stderr))
+    return corpus_log_likelihood(model, iterate_batches(sentences, collate, config.eval_batch_size,
+                                                        with_tags=False), config.device)
+
+
+def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: str | None = None) -> dict:
+    """Load, train, tag the test split, score, and write the run's files into ``out_dir``."""
+    config = config.resolved()
+    out_dir = Path(out_dir)
+    commit = git_commit()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    started = time.time()
+    seed_everything(config.seed)
+    corpus = load_dataset(resolve_dataset(config.data, config.data_root, config.format), with_raw=False)
+    train_split = corpus.train[: config.max_sentences]
+    test = corpus.test[: config.max_sentences]
+    if not train_split or not test:
+        raise VslError(f"{corpus.spec.name}: empty train or test split")
+    if any(s.tags is None for s in test):
+        raise VslError(f"{corpus.spec.name}: the test split has untagged sentences; cannot score")
+    vocabs = build_vocabularies(train_split, evaluation=test)
+    capped = cap_length(train_split, config.max_length)
+    cap = f"at most {config.max_length} tokens" if config.max_length else "no length cap"
+    print(f"training on {capped.kept} of {len(train_split)} sentences ({cap}); tagging {len(test)}; "
+          f"vocabulary {len(vocabs.words)} words", file=sys.stderr)
+    collate = Collator(vocabs)
+    seed_everything(config.seed)
+    model = build_model(config, vocabs.words.items).to(config.device)
+    log_likelihood = train(config, model, capped.sentences, collate, progress)
+    clusters = tag_corpus(model, test, collate, config.eval_batch_size, config.device)
+    scores = cluster_scores([s.tags for s in test], clusters)
+    neural = config.model == "nhmm"
+    results = {
+        **scores,
+        "log_likelihood_per_token": log_likelihood,
+        "states": config.states,
+        "model": config.model,
+        "emission": config.emission if neural else None,
+        "transition": config.transition if neural else None,
+        "hidden": config.hidden if neural else None,
+        "dataset": corpus.spec.name,
+        "seed": config.seed,
+        "seconds": round(time.time() - started, 1),
+        "data": {"train": _counts(train_split), "trained_on": _counts(capped.sentences),
+                 "dropped_by_length": capped.dropped, "max_length": config.max_length,
+                 "test": _counts(test), "vocabulary": len(vocabs.words)},
+        "commit": commit,
+        "command": command,
+        "config": config.to_dict(),
+    }
+    save_model(out_dir, "model", model.state_dict(), config.to_dict(), vocabs.to_dict())
+    atomic_write_bytes(out_dir / "tags.txt",
+                       "".join(" ".join(map(str, tags)) + "\n" for tags in clusters).encode("utf-8"))
+    atomic_write_json(out_dir / "results.json", results)
+    return results
