@@ -17,9 +17,10 @@ from typing import Callable, Iterable, NamedTuple, Sequence
 import torch
 from tqdm import tqdm
 
-from vsl.data.batching import Batch, Collator, iterate_batches
+from vsl.data.batching import Batch, Collator
 from vsl.data.readers import Sentence
 from vsl.errors import VslError
+from vsl.train import apply_update, predict_ids
 
 
 class LengthCap(NamedTuple):
@@ -73,10 +74,7 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
                     raise VslError(f"epoch {epoch + 1}: the log-likelihood became {current}")
                 if previous is not None and abs(current - previous) < tolerance * abs(previous):
                     break
-                optimizer.zero_grad(set_to_none=True)
-                (-log_likelihood).backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimizer.step()
+                apply_update(model, optimizer, -log_likelihood, grad_clip)
                 updates += 1
                 previous = current
             total += current * n_tokens
@@ -105,13 +103,7 @@ def corpus_log_likelihood(model, batches: Iterable[Batch], device: str | torch.d
     return total / max(tokens, 1)
 
 
-@torch.no_grad()
 def tag_corpus(model, sentences: Sequence[Sentence], collate: Collator, batch_size: int = 256,
                device: str | torch.device = "cpu") -> list[list[int]]:
     """Viterbi states of every sentence (all lengths), in the order of ``sentences``."""
-    tags: list[list[int] | None] = [None] * len(sentences)
-    for batch in iterate_batches(sentences, collate, batch_size, with_tags=False):
-        paths = model.tag(batch.to(device)).cpu()
-        for row, index in enumerate(batch.indices.tolist()):
-            tags[index] = paths[row, : int(batch.lengths[row])].tolist()
-    return tags
+    return predict_ids(model.tag, sentences, collate, batch_size, device)

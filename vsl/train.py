@@ -26,18 +26,26 @@ SELECTION_METRIC = {"pos": "accuracy", "ner": "f1"}
 
 
 @torch.no_grad()
+def predict_ids(predict: Callable[[Batch], torch.Tensor], sentences: Sequence[Sentence], collate: Collator,
+                batch_size: int = 100, device: str = "cpu") -> list[list[int]]:
+    """Run ``predict(batch) -> (B, T)`` over length-bucketed batches and return each sentence's
+    ids, unpadded, in the order of ``sentences``."""
+    predictions: list[list[int] | None] = [None] * len(sentences)
+    for batch in iterate_batches(sentences, collate, batch_size, with_tags=False):
+        ids = predict(batch.to(device)).cpu()
+        for row, index in enumerate(batch.indices.tolist()):
+            predictions[index] = ids[row, : len(sentences[index])].tolist()
+    return predictions
+
+
 def predict_tags(model, sentences: Sequence[Sentence], collate: Collator, batch_size: int = 100,
                  device: str = "cpu") -> list[list[str]]:
-    """Tag every sentence (in input order) with the model's ``predict``."""
+    """Tag every sentence (in input order) with the model's ``predict``, in eval mode."""
     was_training = model.training
     model.eval()
-    predictions: list[list[str] | None] = [None] * len(sentences)
-    for batch in iterate_batches(sentences, collate, batch_size, with_tags=False):
-        tags = model.predict(batch.to(device)).cpu()
-        for row, index in enumerate(batch.indices.tolist()):
-            predictions[index] = collate.vocabs.tags.decode(tags[row, : len(sentences[index])].tolist())
+    ids = predict_ids(model.predict, sentences, collate, batch_size, device)
     model.train(was_training)
-    return predictions
+    return [collate.vocabs.tags.decode(row) for row in ids]
 
 
 def evaluate(model, sentences: Sequence[Sentence], collate: Collator, task: str,
@@ -54,13 +62,18 @@ def make_optimizer(model, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, fused=True)
 
 
-def train_step(model, optimizer: torch.optim.Optimizer, batch: Batch, grad_clip: float) -> float:
-    """One update on ``model.loss(batch)`` with gradient-norm clipping; returns the loss."""
-    loss = model.loss(batch)
+def apply_update(model, optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float) -> None:
+    """One optimizer step down ``loss`` with the gradient norm clipped to ``grad_clip``."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
+
+
+def train_step(model, optimizer: torch.optim.Optimizer, batch: Batch, grad_clip: float) -> float:
+    """One update on ``model.loss(batch)``; returns the loss."""
+    loss = model.loss(batch)
+    apply_update(model, optimizer, loss, grad_clip)
     return loss.item()
 
 
