@@ -52,10 +52,7 @@ def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool]:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    config = HmmConfig.load(args.config) if args.config else HmmConfig()
-    overrides = {name: getattr(args, name) for name in HmmConfig.field_names()
-                 if getattr(args, name, None) is not None}
-    return config.replace(**overrides), args.out, not args.no_progress
+    return HmmConfig.from_command_line(args.config, args), args.out, not args.no_progress
 
 
 def main(argv=None) -> int:

@@ -65,9 +65,7 @@ def parse_args(argv=None) -> tuple[RunConfig, str]:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    config = RunConfig.load(args.config) if args.config else RunConfig()
-    overrides = {name: getattr(args, name) for name in RunConfig.field_names() if hasattr(args, name)}
-    config = config.replace(**overrides)
+    config = RunConfig.from_command_line(args.config, args)
     if config.decoded_words == 0:
         config = dataclasses.replace(config, decoded_words=None)
     out = args.out or f"runs/{config.data.replace('/', '_')}-{config.latent}-s{config.seed}"

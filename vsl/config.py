@@ -46,6 +46,13 @@ class Settings:
         """A copy with the given settings changed; ``None`` values are ignored."""
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
 
+    @classmethod
+    def from_command_line(cls, path: str | None, args):
+        """The defaults, then the settings file ``path`` (if any), then every attribute of the
+        parsed ``args`` that names a setting and is not ``None``."""
+        base = cls.load(path) if path else cls()
+        return base.replace(**{name: getattr(args, name) for name in cls.field_names() if hasattr(args, name)})
+
 
 @dataclass
 class RunConfig(Settings):
