@@ -19,12 +19,14 @@ from tqdm import tqdm
 from hmm.config import HmmConfig
 from hmm.models import CategoricalHMM, NeuralHMM
 from hmm.train import cap_length, corpus_log_likelihood, tag_corpus, train_neural_hmm
-from vsl.checkpoint import atomic_write_bytes, atomic_write_json, save_model
+from vsl.checkpoint import (CheckpointError, RunMetadata, atomic_write_bytes, atomic_write_json, load_metadata,
+                            load_tensors, save_model)
 from vsl.data.batching import Collator, iterate_batches
 from vsl.data.registry import load_dataset, resolve_dataset
-from vsl.data.vocab import build_vocabularies
+from vsl.data.vocab import Vocabularies, build_vocabularies
 from vsl.errors import VslError
 from vsl.experiment import git_commit, seed_everything
+from vsl.train import TrainedTagger
 from vsl.metrics import cluster_scores
 
 
@@ -39,6 +41,22 @@ def build_model(config: HmmConfig, words: list[str]):
                      transition=config.transition, words=words, char_dim=config.char_dim,
                      max_word_chars=config.max_word_chars, lstm_layers=config.lstm_layers,
                      dropout=config.dropout)
+
+
+def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
+    """The model of a finished run folder, tagging new text with its state ids."""
+    metadata = load_metadata(directory)
+    if metadata.family != "hmm":
+        raise CheckpointError(f"{directory}: holds a {metadata.family} model, not an hmm one")
+    config = HmmConfig.from_dict(metadata.config, str(Path(directory) / "config.json")).resolved()
+    vocabs = Vocabularies.from_dict(metadata.vocabs)
+    model = build_model(config, vocabs.words.items)
+    try:
+        model.load_state_dict(load_tensors(Path(directory) / "model.pt"))
+    except RuntimeError as err:
+        raise CheckpointError(f"{directory}: model.pt does not fit its config.json ({err})") from None
+    model.to(device).eval()
+    return TrainedTagger(model.tag, Collator(vocabs), lambda ids: [str(state) for state in ids], metadata.tokenizer)
 
 
 def train(config: HmmConfig, model, sentences, collate: Collator, progress: bool) -> float:
@@ -116,7 +134,8 @@ def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: 
         "command": command,
         "config": config.to_dict(),
     }
-    save_model(out_dir, "model", model.state_dict(), config.to_dict(), vocabs.to_dict())
+    save_model(out_dir, "model", model.state_dict(),
+               RunMetadata("hmm", config.to_dict(), vocabs.to_dict(), corpus.spec.tokenizer))
     atomic_write_bytes(out_dir / "tags.txt",
                        "".join(" ".join(map(str, tags)) + "\n" for tags in clusters).encode("utf-8"))
     atomic_write_json(out_dir / "results.json", results)

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Callable, Iterable, NamedTuple, Sequence
 
 import torch
@@ -53,7 +52,8 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
     ``max_updates_per_batch`` updates of the mean per-token log-likelihood; the loop moves on
     when ``|ll - ll_previous| < tolerance * |ll_previous|`` between consecutive evaluations.
     Returns, per epoch, the per-token log-likelihood of its batches as last evaluated (i.e.
-    before each batch's final update)."""
+    before each batch's final update). A non-finite log-likelihood or gradient raises
+    :class:`~vsl.train.NonFiniteError` naming the epoch and batch, before any update from it."""
     if epochs < 0 or max_updates_per_batch < 1:
         raise VslError(f"need epochs >= 0 and max_updates_per_batch >= 1; got {epochs}, {max_updates_per_batch}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
@@ -63,18 +63,17 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
         total, tokens, updates = 0.0, 0, 0
         bar = tqdm(batches_fn(epoch), disable=not progress, dynamic_ncols=True, desc=f"epoch {epoch + 1}",
                    mininterval=2.0)
-        for batch in bar:
+        for number, batch in enumerate(bar, 1):
             batch = batch.to(device)
             n_tokens = batch.n_tokens
             previous = None
             for _ in range(max_updates_per_batch):
                 log_likelihood = model.log_likelihood(batch).sum() / n_tokens
                 current = log_likelihood.item()
-                if not math.isfinite(current):
-                    raise VslError(f"epoch {epoch + 1}: the log-likelihood became {current}")
                 if previous is not None and abs(current - previous) < tolerance * abs(previous):
                     break
-                apply_update(model, optimizer, -log_likelihood, grad_clip)
+                apply_update(model, optimizer, -log_likelihood, grad_clip,
+                             where=f"epoch {epoch + 1}, batch {number} ({batch.describe()})")
                 updates += 1
                 previous = current
             total += current * n_tokens

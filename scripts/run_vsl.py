@@ -6,9 +6,13 @@
     scripts/run_vsl.py --latent none --data twitter
     scripts/run_vsl.py --latent none --data conll2003 --labeled-fraction 0.1 --seed 1
     scripts/run_vsl.py --config configs/vsl/twitter_baseline.yaml --max-steps 500
+    scripts/run_vsl.py --resume runs/twitter-hier-s0      # continue a stopped or killed run
 
 Settings come from the defaults of vsl.config.RunConfig, then --config (YAML, or the
-config.json a run saved), then the flags given here.
+config.json a run saved), then the flags given here. Ctrl-C or SIGTERM stops at the next step,
+writes the training checkpoint OUT/last.pt and scores the best model so far; --resume OUT
+continues from OUT/last.pt (also after SIGKILL: from the last periodic checkpoint) with the
+run's saved settings.
 """
 
 from __future__ import annotations
@@ -16,18 +20,21 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import signal
 import sys
 
 from vsl.config import RunConfig
 from vsl.errors import VslError
-from vsl.experiment import LATENTS, run
+from vsl.experiment import LATENTS, load_resumable, run
+from vsl.train import StopRequest
+
+RESUME_OVERRIDES = ("threads", "device")  # settings a resumed run may change
 
 
-def parse_args(argv=None) -> tuple[RunConfig, str]:
+def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML/JSON file of settings")
     parser.add_argument("--out", default=None, help="output folder (default runs/<data>-<latent>-s<seed>)")
+    parser.add_argument("--resume", metavar="OUT", help="continue the run in OUT from its last.pt")
     parser.add_argument("--latent", choices=LATENTS,
                         help="none = BiGRU baseline; gauss = VSL-G; flat = VSL-GG-Flat; hier = VSL-GG-Hier")
     parser.add_argument("--data", help="twitter, conll2003, wsj, ud/<Treebank>[@version] or a folder")
@@ -57,6 +64,9 @@ def parse_args(argv=None) -> tuple[RunConfig, str]:
     parser.add_argument("--max-steps", type=int)
     parser.add_argument("--eval-every", type=int)
     parser.add_argument("--patience", type=int, help="evaluations without dev improvement before stopping")
+    parser.add_argument("--checkpoint-every", type=int, help="steps between training checkpoints (1000)")
+    parser.add_argument("--on-nonfinite", choices=("stop", "skip"),
+                        help="a NaN/Inf loss or gradient stops training (default) or skips its batch")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--dropout", type=float)
@@ -65,23 +75,30 @@ def parse_args(argv=None) -> tuple[RunConfig, str]:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    if args.resume:
+        given = [name for name in RunConfig.field_names() if getattr(args, name, None) is not None
+                 and name not in RESUME_OVERRIDES]
+        if given or args.config or args.out:
+            parser.error("--resume takes the run's saved settings; only --threads and --device may change")
+        try:
+            config = load_resumable(args.resume)
+        except VslError as err:
+            parser.error(str(err))
+        return config.replace(**{name: getattr(args, name) for name in RESUME_OVERRIDES}), args.resume, \
+            not args.no_progress, True
     config = RunConfig.from_command_line(args.config, args)
     if config.decoded_words == 0:
         config = dataclasses.replace(config, decoded_words=None)
     out = args.out or f"runs/{config.data.replace('/', '_')}-{config.latent}-s{config.seed}"
-    return config, out, not args.no_progress
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt
+    return config, out, not args.no_progress, False
 
 
 def main(argv=None) -> int:
-    config, out, progress = parse_args(argv)
-    signal.signal(signal.SIGTERM, _interrupt)  # like Ctrl-C: stop, keep the best model, score it
+    config, out, progress, resume = parse_args(argv)
+    stop = StopRequest().install()
     try:
         command = " ".join(["scripts/run_vsl.py", *(sys.argv[1:] if argv is None else argv)])
-        results = run(config, out, progress=progress, command=command)
+        results = run(config, out, progress=progress, command=command, resume=resume, should_stop=stop)
     except VslError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

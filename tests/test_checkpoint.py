@@ -8,12 +8,12 @@ import os
 import pytest
 import torch
 
-from vsl.checkpoint import CheckpointError, atomic_write_bytes, load_model, save_model
+from vsl.checkpoint import CheckpointError, RunMetadata, atomic_write_bytes, load_model, save_model
 
 
 def _save(tmp_path):
     weights = {"layer.weight": torch.arange(6.0).reshape(2, 3)}
-    save_model(tmp_path, "best", weights, {"seed": 3}, {"words": {"items": ["a"], "specials": []}})
+    save_model(tmp_path, "best", weights, RunMetadata("vsl", {"seed": 3}, {"words": {"items": ["a"], "specials": []}}, "whitespace"))
     return weights
 
 

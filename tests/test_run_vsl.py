@@ -106,3 +106,56 @@ def test_sigterm_stops_training_and_still_writes_results(tmp_path, twitter_folde
     results = json.loads((out / "results.json").read_text())
     assert results["interrupted"] and 5 <= results["steps"] < 1_000_000
     assert 0.0 <= results["test"]["accuracy"] <= 1.0
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, twitter_folder):
+    """VSL-GG-Hier with unlabeled data, dropout and sampling: killed with SIGKILL after its first
+    periodic checkpoint, resumed, it ends with the same scores and dev curve as a run never
+    stopped."""
+    import signal
+    import time
+
+    raw = tmp_path / "raw.txt"
+    raw.write_text("\n".join(f"tweet number {i} is here :) @user #tag{i % 7}" for i in range(40)) + "\n",
+                   encoding="utf-8")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": str(twitter_folder), "format": "twitter", "latent": "hier", "unlabeled": str(raw),
+        "word_dim": 16, "char_dim": 8, "char_hidden": 8, "hidden": 16, "y_dim": 4, "z_dim": 6,
+        "decoder_hidden": 8, "dropout": 0.3, "prior_update_every": 2, "max_steps": 200, "eval_every": 20,
+        "checkpoint_every": 10, "patience": None, "unlabeled_batch_size": 5, "skipgram_epochs": 1,
+        "threads": 1}))
+    env = {"VSL_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    whole = tmp_path / "whole"
+    _run(["--config", str(config), "--out", str(whole)], tmp_path / "cache")
+
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, str(SCRIPT), "--config", str(config), "--out", str(killed),
+                                "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    while not (killed / "last.pt").exists():
+        assert time.time() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL and not (killed / "results.json").exists()
+
+    _run(["--resume", str(killed)], tmp_path / "cache")
+    expected = json.loads((whole / "results.json").read_text())
+    resumed = json.loads((killed / "results.json").read_text())
+    assert 10 <= resumed["resumed_from_step"] < 200
+    for key in ("dev", "test", "best_step", "steps"):
+        assert resumed[key] == expected[key], key
+
+    def curve(run):
+        return [(r["step"], r["dev"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
+
+    assert curve(killed) == curve(whole)
+
+
+def test_resume_refuses_new_settings(tmp_path):
+    done = subprocess.run([sys.executable, str(SCRIPT), "--resume", str(tmp_path), "--lr", "0.1"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and "--resume takes the run's saved settings" in done.stderr
+    done = subprocess.run([sys.executable, str(SCRIPT), "--resume", str(tmp_path)], capture_output=True, text=True)
+    assert done.returncode == 2 and "config.json: missing" in done.stderr

@@ -10,6 +10,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -69,12 +70,28 @@ def load_tensors(path: str | Path) -> dict:
     return payload["weights"]
 
 
-def save_model(directory: str | Path, name: str, state_dict: dict, config: dict, vocabs: dict) -> None:
-    """Write ``<name>.pt`` (weights), ``config.json`` and ``vocab.json`` into ``directory``."""
+class RunMetadata(NamedTuple):
+    """What a model folder says about its model besides the weights."""
+
+    family: str  # "vsl" (BiGRU baseline and VSL models) or "hmm"
+    config: dict  # the run's settings
+    vocabs: dict  # its vocabularies (vsl.data.vocab.Vocabularies.to_dict)
+    tokenizer: str  # how raw text becomes its tokens (a name in vsl.data.readers.TOKENIZERS)
+
+
+def save_metadata(directory: str | Path, metadata: RunMetadata) -> None:
+    """Write ``config.json`` (family, tokenizer, settings) and ``vocab.json`` into ``directory``."""
     directory = Path(directory)
-    save_tensors(directory / f"{name}.pt", state_dict)
-    atomic_write_json(directory / "config.json", {"format": FORMAT_VERSION, "vsl_version": __version__, "config": config})
-    atomic_write_json(directory / "vocab.json", vocabs)
+    atomic_write_json(directory / "config.json", {"format": FORMAT_VERSION, "vsl_version": __version__,
+                                                  "family": metadata.family, "tokenizer": metadata.tokenizer,
+                                                  "config": metadata.config})
+    atomic_write_json(directory / "vocab.json", metadata.vocabs)
+
+
+def save_model(directory: str | Path, name: str, state_dict: dict, metadata: RunMetadata) -> None:
+    """Write ``<name>.pt`` (weights) beside :func:`save_metadata`'s files."""
+    save_tensors(Path(directory) / f"{name}.pt", state_dict)
+    save_metadata(directory, metadata)
 
 
 def _read_json(path: Path) -> dict:
@@ -86,12 +103,20 @@ def _read_json(path: Path) -> dict:
         raise CheckpointError(f"{path}: damaged JSON ({err})") from None
 
 
-def load_model(directory: str | Path, name: str = "best") -> tuple[dict, dict, dict]:
-    """Read back (weights, config, vocabularies) saved by :func:`save_model`."""
+def load_metadata(directory: str | Path) -> RunMetadata:
+    """Read back what :func:`save_metadata` wrote."""
     directory = Path(directory)
     meta = _read_json(directory / "config.json")
     if meta.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{directory / 'config.json'}: checkpoint format {meta.get('format')!r}, "
                               f"this vsl {__version__} reads format {FORMAT_VERSION}")
-    weights = load_tensors(directory / f"{name}.pt")
-    return weights, meta["config"], _read_json(directory / "vocab.json")
+    if meta.get("family") not in ("vsl", "hmm") or not isinstance(meta.get("config"), dict) \
+            or not isinstance(meta.get("tokenizer"), str):
+        raise CheckpointError(f"{directory / 'config.json'}: no model family, tokenizer and settings")
+    return RunMetadata(meta["family"], meta["config"], _read_json(directory / "vocab.json"), meta["tokenizer"])
+
+
+def load_model(directory: str | Path, name: str = "best") -> tuple[dict, dict, dict]:
+    """Read back (weights, config, vocabularies) saved by :func:`save_model`."""
+    metadata = load_metadata(directory)
+    return load_tensors(Path(directory) / f"{name}.pt"), metadata.config, metadata.vocabs

@@ -104,6 +104,8 @@ class RunConfig(Settings):
     max_steps: int = 30000
     eval_every: int = 100
     patience: int | None = 30  # evaluations without dev improvement before stopping
+    checkpoint_every: int = 1000  # steps between training checkpoints (last.pt) for --resume
+    on_nonfinite: str = "stop"  # a NaN/Inf loss or gradient: "stop" training or "skip" the batch
     eval_batch_size: int = 100
     device: str = "cpu"
     threads: int | None = None

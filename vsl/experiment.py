@@ -12,15 +12,16 @@ import random
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable
 
 import numpy as np
 import torch
 
 from vsl import __version__
-from vsl.checkpoint import atomic_write_json, load_model, load_tensors, save_model, save_tensors
+from vsl.checkpoint import (CheckpointError, RunMetadata, atomic_write_json, load_metadata, load_model, load_tensors,
+                            save_metadata, save_tensors)
 from vsl.config import RunConfig
-from vsl.data.batching import Collator, endless_batches
+from vsl.data.batching import BatchStream, Collator
 from vsl.data.registry import Corpus, load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit, make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
@@ -28,8 +29,8 @@ from vsl.embeddings import embedding_matrix, load_vectors, train_skipgram
 from vsl.errors import VslError
 from vsl.latent import KLAnnealing, PriorStore
 from vsl.models import BiGRUTagger, build_encoder
-from vsl.train import SELECTION_METRIC, evaluate, fit
-from vsl.variational import LATENT_STRUCTURES, MixedBatch, VariationalObjective, VariationalTagger
+from vsl.train import SELECTION_METRIC, TrainedTagger, evaluate, fit
+from vsl.variational import LATENT_STRUCTURES, MixedStream, VariationalObjective, VariationalTagger
 
 LATENTS = ("none", *LATENT_STRUCTURES)
 
@@ -107,16 +108,16 @@ def build_objective(config: RunConfig, model, split: LabeledSplit):
                                 config.unlabeled_weight)
 
 
-def training_batches(config: RunConfig, split: LabeledSplit, collate: Collator) -> Iterator:
-    """Endless shuffled batches: labeled ones for the baseline, labeled + unlabeled pairs for VSL."""
-    rng = np.random.default_rng(config.seed)
-    labeled = endless_batches(split.labeled, collate, config.batch_size, rng)
+def training_batches(config: RunConfig, split: LabeledSplit, collate: Collator):
+    """Endless shuffled batches, resumable: labeled ones for the baseline, labeled + unlabeled
+    pairs for VSL."""
+    labeled = BatchStream(split.labeled, collate, config.batch_size, config.seed)
     if config.latent == "none":
         return labeled
     if not trains_on_unlabeled(config, split):
-        return (MixedBatch(batch) for batch in labeled)
-    unlabeled = endless_batches(split.unlabeled, collate, config.unlabeled_batch_size, rng, with_tags=False)
-    return (MixedBatch(batch, next(unlabeled)) for batch in labeled)
+        return MixedStream(labeled)
+    return MixedStream(labeled, BatchStream(split.unlabeled, collate, config.unlabeled_batch_size,
+                                            config.seed + 1, with_tags=False))
 
 
 def warm_start(objective, directory: str | Path, vocabs: Vocabularies) -> None:
@@ -137,6 +138,22 @@ def warm_start(objective, directory: str | Path, vocabs: Vocabularies) -> None:
         raise VslError(f"{directory}: priors do not fit this run's sentences ({err})") from None
 
 
+def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
+    """The best model of a finished (or stopped) run folder, ready to tag new text."""
+    metadata = load_metadata(directory)
+    if metadata.family != "vsl":
+        raise CheckpointError(f"{directory}: holds a {metadata.family} model, not a vsl one")
+    config = RunConfig.from_dict(metadata.config, str(Path(directory) / "config.json"))
+    vocabs = Vocabularies.from_dict(metadata.vocabs)
+    model = build_model(config, vocabs)
+    try:
+        model.load_state_dict(load_tensors(Path(directory) / "best.pt"))
+    except RuntimeError as err:
+        raise CheckpointError(f"{directory}: best.pt does not fit its config.json ({err})") from None
+    model.to(device).eval()
+    return TrainedTagger(model.predict, Collator(vocabs), vocabs.tags.decode, metadata.tokenizer)
+
+
 def git_commit() -> str | None:
     """The commit of the working tree this package runs from (``+dirty`` if it has changes)."""
     root = Path(__file__).resolve().parent.parent
@@ -154,9 +171,25 @@ def _counts(sentences) -> dict:
     return {"sentences": len(sentences), "tokens": sum(len(s) for s in sentences)}
 
 
-def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: str | None = None) -> dict:
+LAST = "last.pt"  # the training checkpoint of a run folder
+
+
+def load_resumable(out_dir: str | Path) -> RunConfig:
+    """The settings of the run in ``out_dir`` that :func:`run` can resume."""
+    metadata = load_metadata(out_dir)
+    if metadata.family != "vsl" or not (Path(out_dir) / LAST).exists():
+        raise CheckpointError(f"{out_dir}: no VSL training checkpoint ({LAST}) to resume from")
+    return RunConfig.from_dict(metadata.config, str(Path(out_dir) / "config.json"))
+
+
+def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: str | None = None,
+        resume: bool = False, should_stop: Callable[[], bool] | None = None) -> dict:
     """Train, select on dev, score dev and test, and write the run's files into ``out_dir``;
-    ``command`` (the command line that asked for the run) is recorded with the results."""
+    ``command`` (the command line that asked for the run) is recorded with the results.
+
+    Training writes ``last.pt`` every ``config.checkpoint_every`` steps and when it ends;
+    ``resume=True`` continues from it (same settings, as :func:`load_resumable` reads them).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     commit = git_commit()  # the code as it was when the run started
@@ -168,23 +201,30 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
     seed_everything(config.seed)
     model = build_model(config, data.vocabs, data.embeddings).to(config.device)
     objective = build_objective(config, model, data.split)
-    if config.init_from:
+    checkpoint = None
+    if resume:
+        if load_metadata(out_dir).vocabs != data.vocabs.to_dict():
+            raise CheckpointError(f"{out_dir}: its vocabularies differ from the ones its settings give now")
+        checkpoint = load_tensors(out_dir / LAST)
+    elif config.init_from:
         warm_start(objective, config.init_from, data.vocabs)
+    save_metadata(out_dir, RunMetadata("vsl", config.to_dict(), data.vocabs.to_dict(), data.corpus.spec.tokenizer))
     collate = Collator(data.vocabs)
 
     def score(sentences) -> dict:
         return evaluate(model, sentences, collate, task, config.eval_batch_size, config.device)
 
     def save_best(step: int, dev: dict) -> None:
-        save_model(out_dir, "best", model.state_dict(), config.to_dict(), data.vocabs.to_dict())
+        save_tensors(out_dir / "best.pt", model.state_dict())
 
-    (out_dir / "metrics.jsonl").unlink(missing_ok=True)
     result = fit(objective, training_batches(config, data.split, collate),
                  lambda: score(data.corpus.dev), SELECTION_METRIC[task],
                  max_steps=config.max_steps, eval_every=config.eval_every, lr=config.lr,
                  grad_clip=config.grad_clip, patience=config.patience,
                  log_path=out_dir / "metrics.jsonl", on_improve=save_best, device=config.device,
-                 progress=progress)
+                 progress=progress, on_nonfinite=config.on_nonfinite, checkpoint_every=config.checkpoint_every,
+                 save_checkpoint=lambda state: save_tensors(out_dir / LAST, state), resume=checkpoint,
+                 should_stop=should_stop)
     if objective is not model:
         save_tensors(out_dir / "priors.pt", objective.prior_state())
     results = {
@@ -198,6 +238,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
         "best_step": result.best_step,
         "steps": result.steps,
         "interrupted": result.interrupted,
+        "resumed_from_step": checkpoint["trainer"]["step"] if checkpoint else None,
+        "skipped_steps": result.skipped,
         "train_seconds": round(result.seconds, 1),
         "train_tokens_per_second": round(result.tokens / max(result.seconds, 1e-9), 1),
         "data": {"labeled": _counts(data.split.labeled), "unlabeled": _counts(data.split.unlabeled),

@@ -9,17 +9,21 @@ A model trains through two methods: ``loss(batch) -> scalar`` and ``predict(batc
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import torch
 from tqdm import tqdm
 
 from vsl.data.batching import Batch, Collator, iterate_batches
 from vsl.data.readers import Sentence
+from vsl.data.tagging import normalize_word
+from vsl.errors import VslError
 from vsl.metrics import tagging_scores
 
 SELECTION_METRIC = {"pos": "accuracy", "ner": "f1"}
@@ -48,6 +52,29 @@ def predict_tags(model, sentences: Sequence[Sentence], collate: Collator, batch_
     return [collate.vocabs.tags.decode(row) for row in ids]
 
 
+@dataclass
+class TrainedTagger:
+    """A trained model ready to tag new text (``scripts/tag.py``): ``predict(batch) -> (B, T)``
+    ids, ``labels`` turning one sentence's ids into its tags, and the name of the tokenizer its
+    training text went through."""
+
+    predict: Callable[[Batch], torch.Tensor]
+    collate: Collator
+    labels: Callable[[list[int]], list[str]]
+    tokenizer: str
+
+    def tag(self, sentences: Sequence[Sequence[str]], batch_size: int = 64, device: str = "cpu") -> list[list[str]]:
+        """Tags of each token list, in order. Words are normalised as in training (digits to 0);
+        unknown words and characters map to UNK; an empty sentence gets no tags."""
+        prepared = [Sentence(tuple(normalize_word(w) for w in words)) for words in sentences]
+        filled = [i for i, sentence in enumerate(prepared) if len(sentence)]
+        tags: list[list[str]] = [[] for _ in prepared]
+        ids = predict_ids(self.predict, [prepared[i] for i in filled], self.collate, batch_size, device)
+        for index, row in zip(filled, ids):
+            tags[index] = self.labels(row)
+        return tags
+
+
 def evaluate(model, sentences: Sequence[Sentence], collate: Collator, task: str,
              batch_size: int = 100, device: str = "cpu") -> dict:
     """Scores of the model's predictions against the gold tags (:func:`vsl.metrics.tagging_scores`)."""
@@ -62,18 +89,56 @@ def make_optimizer(model, lr: float) -> torch.optim.Optimizer:
     return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, fused=True)
 
 
-def apply_update(model, optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float) -> None:
-    """One optimizer step down ``loss`` with the gradient norm clipped to ``grad_clip``."""
+class StopRequest:
+    """Turns Ctrl-C and SIGTERM into a request that :func:`fit` honours at the next step
+    boundary, so the run ends with a consistent checkpoint; a second signal interrupts at once."""
+
+    def __init__(self):
+        self.requested = False
+
+    def install(self) -> "StopRequest":
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __call__(self) -> bool:
+        return self.requested
+
+
+class NonFiniteError(VslError):
+    """A loss or gradient norm that is NaN or infinite."""
+
+
+def apply_update(model, optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float,
+                 where: str = "update") -> None:
+    """One optimizer step down ``loss`` with the gradient norm clipped to ``grad_clip``.
+
+    A non-finite loss or gradient norm raises :class:`NonFiniteError` (its message starts with
+    ``where``) before the parameters change."""
+    if not torch.isfinite(loss):
+        raise NonFiniteError(f"{where}: the loss is {loss.item()}")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    if not torch.isfinite(norm):
+        optimizer.zero_grad(set_to_none=True)
+        raise NonFiniteError(f"{where}: the gradient norm is {norm.item()}")
     optimizer.step()
 
 
-def train_step(model, optimizer: torch.optim.Optimizer, batch: Batch, grad_clip: float) -> float:
-    """One update on ``model.loss(batch)``; returns the loss."""
+def train_step(model, optimizer: torch.optim.Optimizer, batch, grad_clip: float, where: str = "update") -> float:
+    """One update on ``model.loss(batch)``; returns the loss. A model with ``commit_step`` (the
+    VSL objective's prior updates) is told once the step has been taken."""
     loss = model.loss(batch)
-    apply_update(model, optimizer, loss, grad_clip)
+    apply_update(model, optimizer, loss, grad_clip, where)
+    commit = getattr(model, "commit_step", None)
+    if commit is not None:
+        commit()
     return loss.item()
 
 
@@ -86,52 +151,129 @@ class FitResult:
     tokens: int
     history: list[dict] = field(default_factory=list)
     interrupted: bool = False  # stopped by Ctrl-C / SIGTERM before max_steps or patience
+    skipped: list[int] = field(default_factory=list)  # steps whose batch was skipped (non-finite)
 
 
-def fit(model, batches: Iterator[Batch], evaluate_dev: Callable[[], dict], select: str, *,
+@dataclass
+class TrainerState:
+    """Everything :func:`fit` counts, as plain values (saved in checkpoints)."""
+
+    step: int = 0
+    best_score: float = float("-inf")
+    best_step: int = 0
+    best_dev: dict = field(default_factory=dict)
+    stale: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+    running: float | None = None
+    history: list[dict] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    finished: bool = False
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def training_checkpoint(model, optimizer, best_state, state: TrainerState, batches) -> dict:
+    """The state that lets :func:`fit` continue exactly where it stopped: weights, optimizer,
+    best weights so far, counters, the torch random state, the data order and, for VSL, the
+    prior stores."""
+    checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "best": best_state,
+                  "trainer": state.to_dict(), "rng": {"torch": torch.get_rng_state()},
+                  "batches": batches.state_dict()}
+    if torch.cuda.is_available():
+        checkpoint["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+    if hasattr(model, "prior_state"):
+        checkpoint["priors"] = model.prior_state()
+    return checkpoint
+
+
+def restore_checkpoint(checkpoint: dict, model, optimizer, batches) -> tuple[dict | None, TrainerState]:
+    """Load :func:`training_checkpoint` into the objects; returns (best weights, counters)."""
+    model.load_state_dict(checkpoint["model"])
+    optimizer.load_state_dict(checkpoint["optimizer"])
+    batches.load_state_dict(checkpoint["batches"])
+    if hasattr(model, "load_prior_state"):
+        model.load_prior_state(checkpoint["priors"])
+    torch.set_rng_state(checkpoint["rng"]["torch"])
+    if "cuda" in checkpoint["rng"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
+    return checkpoint["best"], TrainerState(**checkpoint["trainer"])
+
+
+def fit(model, batches, evaluate_dev: Callable[[], dict], select: str, *,
         max_steps: int, eval_every: int, lr: float, grad_clip: float, patience: int | None = None,
         log_path: str | Path | None = None, on_improve: Callable[[int, dict], None] | None = None,
-        device: str = "cpu", progress: bool = True) -> FitResult:
+        device: str = "cpu", progress: bool = True, on_nonfinite: str = "stop",
+        checkpoint_every: int | None = None, save_checkpoint: Callable[[dict], None] | None = None,
+        resume: dict | None = None, should_stop: Callable[[], bool] | None = None) -> FitResult:
     """Train ``model`` on ``batches`` and leave it holding the weights of the best dev score.
 
     ``select`` names the dev score to maximise; ``on_improve(step, dev)`` is called at each
-    new best (to save a checkpoint). A KeyboardInterrupt (Ctrl-C, or SIGTERM as
-    ``scripts/run_vsl.py`` maps it) ends training early but keeps the best model so far.
+    new best (to save a checkpoint). Training ends early, keeping the best model so far, when
+    ``should_stop()`` turns true between steps (see :class:`StopRequest`; a checkpoint is
+    written) or on a KeyboardInterrupt (none is: the step it cut may be half done).
+
+    A NaN or infinite loss or gradient stops training with :class:`NonFiniteError` naming the
+    step and batch (``on_nonfinite="stop"``) or skips that batch (``"skip"``); either way the
+    parameters are left as they were before it. ``save_checkpoint`` receives
+    :func:`training_checkpoint` every ``checkpoint_every`` steps and when training ends
+    (``batches`` must then have ``state_dict``); ``resume`` continues from one of those.
     """
+    if on_nonfinite not in ("stop", "skip"):
+        raise VslError(f"on_nonfinite must be stop or skip; got {on_nonfinite!r}")
     optimizer = make_optimizer(model, lr)
-    log = Path(log_path).open("a", encoding="utf-8") if log_path else None
-    best_score, best_step, best_dev, best_state = float("-inf"), 0, {}, None
-    history, stale, tokens, running = [], 0, 0, None
-    start = time.perf_counter()
-    bar = tqdm(total=max_steps, disable=not progress, dynamic_ncols=True, desc="train", mininterval=2.0)
-    step, interrupted = 0, False
+    best_state, state = None, TrainerState()
+    if resume is not None:
+        best_state, state = restore_checkpoint(resume, model, optimizer, batches)
+    log = Path(log_path).open("w", encoding="utf-8") if log_path else None
+    if log:  # the log holds what the (possibly resumed) state has seen, then what follows
+        log.writelines(json.dumps(record) + "\n" for record in state.history)
+    begun = time.perf_counter() - state.seconds
+
+    def checkpoint() -> None:
+        if save_checkpoint is not None:
+            state.seconds = time.perf_counter() - begun
+            save_checkpoint(training_checkpoint(model, optimizer, best_state, state, batches))
+
+    bar = tqdm(total=max_steps, initial=state.step, disable=not progress, dynamic_ncols=True, desc="train",
+               mininterval=2.0)
+    interrupted = False
     try:
         model.train()
-        for step in range(1, max_steps + 1):
+        while state.step < max_steps and not state.finished:
+            if should_stop is not None and should_stop():
+                interrupted = True
+                break
             batch = next(batches).to(device)
-            loss = train_step(model, optimizer, batch, grad_clip)
-            tokens += batch.n_tokens
-            running = loss if running is None else 0.98 * running + 0.02 * loss
-            bar.update()
-            bar.set_postfix(loss=f"{running:.4f}", best=f"{best_score:.4f}", refresh=False)
-            if step % eval_every and step != max_steps:
-                continue
-            dev = evaluate_dev()
-            record = {"step": step, "loss": running, "seconds": time.perf_counter() - start, "dev": dev}
-            history.append(record)
-            if log:
-                log.write(json.dumps(record) + "\n")
-                log.flush()
-            if dev[select] > best_score:
-                best_score, best_step, best_dev, stale = dev[select], step, dev, 0
-                best_state = copy.deepcopy(model.state_dict())
-                if on_improve:
-                    on_improve(step, dev)
+            state.step += 1
+            step = state.step
+            try:
+                loss = train_step(model, optimizer, batch, grad_clip, where=f"step {step}")
+            except NonFiniteError as err:
+                message = f"{err} on {batch.describe()}"
+                if on_nonfinite == "stop":
+                    raise NonFiniteError(f"{message}; training stopped, checkpoints keep the last good state") from None
+                state.skipped.append(step)
+                if log:
+                    log.write(json.dumps({"step": step, "skipped": message}) + "\n")
+                    log.flush()
             else:
-                stale += 1
-                if patience is not None and stale >= patience:
-                    break
-    except KeyboardInterrupt:
+                state.tokens += batch.n_tokens
+                state.running = loss if state.running is None else 0.98 * state.running + 0.02 * loss
+            bar.update()
+            bar.set_postfix(loss=f"{state.running or 0.0:.4f}", best=f"{state.best_score:.4f}", refresh=False)
+            if step % eval_every == 0 or step == max_steps:
+                _evaluate(state, evaluate_dev, select, patience, log, begun)
+                if state.best_step == step:
+                    best_state = copy.deepcopy(model.state_dict())
+                    if on_improve:
+                        on_improve(step, state.best_dev)
+            state.finished = state.finished or step == max_steps
+            if checkpoint_every and step % checkpoint_every == 0 and not state.finished:
+                checkpoint()
+        checkpoint()
+    except KeyboardInterrupt:  # mid-step: the last periodic checkpoint stays the consistent one
         interrupted = True
     finally:
         bar.close()
@@ -139,4 +281,20 @@ def fit(model, batches: Iterator[Batch], evaluate_dev: Callable[[], dict], selec
             log.close()
     if best_state is not None:
         model.load_state_dict(best_state)
-    return FitResult(best_step, best_dev, step, time.perf_counter() - start, tokens, history, interrupted)
+    return FitResult(state.best_step, state.best_dev, state.step, time.perf_counter() - begun, state.tokens,
+                     state.history, interrupted, state.skipped)
+
+
+def _evaluate(state: TrainerState, evaluate_dev, select: str, patience: int | None, log, begun: float) -> None:
+    """Score dev at ``state.step``, log it, and update the best score and patience counters."""
+    dev = evaluate_dev()
+    record = {"step": state.step, "loss": state.running, "seconds": time.perf_counter() - begun, "dev": dev}
+    state.history.append(record)
+    if log:
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+    if dev[select] > state.best_score:
+        state.best_score, state.best_step, state.best_dev, state.stale = dev[select], state.step, dev, 0
+    else:
+        state.stale += 1
+        state.finished = patience is not None and state.stale >= patience

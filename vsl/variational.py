@@ -29,7 +29,7 @@ from pyro import poutine
 from pyro.infer import TraceMeanField_ELBO
 from torch import nn
 
-from vsl.data.batching import Batch
+from vsl.data.batching import Batch, BatchStream
 from vsl.encoders import SentenceEncoder
 from vsl.latent import GaussianHead, reparameterize
 
@@ -204,6 +204,37 @@ class MixedBatch:
     def n_tokens(self) -> int:
         return self.labeled.n_tokens + (self.unlabeled.n_tokens if self.unlabeled is not None else 0)
 
+    def describe(self) -> str:
+        text = "labeled " + self.labeled.describe()
+        return text if self.unlabeled is None else f"{text}; unlabeled {self.unlabeled.describe()}"
+
+
+class MixedStream:
+    """Training steps' data for a VSL model: each labeled batch, paired with the next unlabeled
+    batch when there is unlabeled data. Resumable like :class:`~vsl.data.batching.BatchStream`."""
+
+    def __init__(self, labeled: BatchStream, unlabeled: BatchStream | None = None):
+        self.labeled, self.unlabeled = labeled, unlabeled
+
+    def __iter__(self) -> "MixedStream":
+        return self
+
+    def __next__(self) -> MixedBatch:
+        return MixedBatch(next(self.labeled), None if self.unlabeled is None else next(self.unlabeled))
+
+    def state_dict(self) -> dict:
+        state = {"labeled": self.labeled.state_dict()}
+        if self.unlabeled is not None:
+            state["unlabeled"] = self.unlabeled.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        if ("unlabeled" in state) != (self.unlabeled is not None):
+            raise ValueError("the saved data order does not match this run's use of unlabeled data")
+        self.labeled.load_state_dict(state["labeled"])
+        if self.unlabeled is not None:
+            self.unlabeled.load_state_dict(state["unlabeled"])
+
 
 class VariationalObjective(nn.Module):
     """Training objective of a :class:`VariationalTagger`: labeled loss + ``unlabeled_weight``
@@ -211,7 +242,9 @@ class VariationalObjective(nn.Module):
     priors read from, and written back to, one :class:`~vsl.latent.PriorStore` per latent
     variable for the labeled and for the unlabeled sentences.
 
-    ``steps`` is a buffer, so the annealing position is saved with the weights.
+    ``steps`` is a buffer, so the annealing position is saved with the weights. A training
+    :meth:`loss` only records its prior updates; :meth:`commit_step` (called once the optimizer
+    has taken the step) writes them and advances ``steps``, so a rejected step leaves no trace.
     """
 
     def __init__(self, model: VariationalTagger, labeled_priors: dict, unlabeled_priors: dict | None,
@@ -221,15 +254,13 @@ class VariationalObjective(nn.Module):
         self.priors = {"labeled": labeled_priors, "unlabeled": unlabeled_priors}
         self.annealing, self.alpha, self.unlabeled_weight = annealing, alpha, unlabeled_weight
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
+        self._pending: list[tuple[str, Batch, dict[str, Posterior]]] = []
 
     def _priors(self, part: str, batch: Batch) -> dict:
         stores = self.priors[part]
         return {name: stores[name].gather(batch.indices, batch.lengths, batch.words.shape[1])
                 for name in self.model.names}
 
-    def _update_priors(self, part: str, batch: Batch, posteriors: dict[str, Posterior]) -> None:
-        for name, post in posteriors.items():
-            self.priors[part][name].update(batch.indices, batch.lengths, post.mean, post.logvar)
 
     def _part_loss(self, part: str, batch: Batch, beta: float, labeled: bool) -> torch.Tensor:
         model = self.model
@@ -241,18 +272,25 @@ class VariationalObjective(nn.Module):
             logits = model.tag_logits(posteriors)
             total = total + nn.functional.cross_entropy(logits[batch.mask], batch.tags[batch.mask], reduction="sum")
         if model.variational and self.training:
-            self._update_priors(part, batch, posteriors)
+            self._pending.append((part, batch, posteriors))
         return total / batch.n_tokens
 
     def loss(self, batch: MixedBatch) -> torch.Tensor:
-        """The step's loss; in training mode it also advances the step and updates priors."""
+        """The step's loss; in training mode its prior updates wait for :meth:`commit_step`."""
+        self._pending = []
         beta = self.annealing(int(self.steps) + 1) if self.model.variational else 0.0
         total = self._part_loss("labeled", batch.labeled, beta, labeled=True)
         if batch.unlabeled is not None:
             total = total + self.unlabeled_weight * self._part_loss("unlabeled", batch.unlabeled, beta, labeled=False)
-        if self.training:
-            self.steps += 1
         return total
+
+    def commit_step(self) -> None:
+        """Write the prior updates of the last training :meth:`loss` and count its step."""
+        for part, batch, posteriors in self._pending:
+            for name, post in posteriors.items():
+                self.priors[part][name].update(batch.indices, batch.lengths, post.mean, post.logvar)
+        self._pending = []
+        self.steps += 1
 
     def predict(self, batch: Batch) -> torch.Tensor:
         return self.model.predict(batch)

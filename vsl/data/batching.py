@@ -39,6 +39,10 @@ class Batch:
     def n_tokens(self) -> int:
         return int(self.lengths.sum())
 
+    def describe(self) -> str:
+        """Which sentences the batch holds, for error reports."""
+        return "sentences " + ", ".join(map(str, self.indices.tolist()))
+
 
 class Collator:
     """Builds :class:`Batch` objects from sentences with fixed vocabularies."""
@@ -118,8 +122,44 @@ def iterate_batches(sentences: Sequence[Sentence], collate: Collator, batch_size
         yield collate([sentences[i] for i in group], group, with_tags)
 
 
-def endless_batches(sentences: Sequence[Sentence], collate: Collator, batch_size: int,
-                    rng: np.random.Generator, with_tags: bool = True) -> Iterator[Batch]:
-    """Shuffled bucketed batches, epoch after epoch, for step-based training."""
-    while True:
-        yield from iterate_batches(sentences, collate, batch_size, rng, with_tags)
+class BatchStream:
+    """Endless shuffled bucketed batches, epoch after epoch, for step-based training.
+
+    Epoch ``e`` is ordered by a generator seeded with ``(seed, e)``, so the stream's position is
+    two integers: :meth:`state_dict` saves them and :meth:`load_state_dict` continues from there
+    without replaying the batches before it (resuming a killed run).
+    """
+
+    def __init__(self, sentences: Sequence[Sentence], collate: Collator, batch_size: int, seed: int,
+                 with_tags: bool = True):
+        if not sentences:
+            raise ValueError("a batch stream needs at least one sentence")
+        self.sentences, self.collate, self.batch_size = sentences, collate, batch_size
+        self.seed, self.with_tags = seed, with_tags
+        self._lengths = [len(s) for s in sentences]
+        self.epoch, self.position = 0, 0
+        self._order = self._epoch_order()
+
+    def _epoch_order(self) -> list[list[int]]:
+        return bucketed_order(self._lengths, self.batch_size, np.random.default_rng([self.seed, self.epoch]))
+
+    def __iter__(self) -> "BatchStream":
+        return self
+
+    def __next__(self) -> Batch:
+        if self.position == len(self._order):
+            self.epoch, self.position = self.epoch + 1, 0
+            self._order = self._epoch_order()
+        group = self._order[self.position]
+        self.position += 1
+        return self.collate([self.sentences[i] for i in group], group, self.with_tags)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch, "position": self.position}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self._order = self._epoch_order()
+        if not 0 <= self.position <= len(self._order):
+            raise ValueError(f"batch position {self.position} is outside epoch {self.epoch}'s "
+                             f"{len(self._order)} batches")

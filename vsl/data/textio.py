@@ -1,0 +1,106 @@
+"""Reading text to tag and writing tagged text (``scripts/tag.py``).
+
+Input is streamed sentence by sentence, so a file of any size (or stdin) is tagged in constant
+memory:
+
+* ``text``: one sentence per line, split by the model's tokenizer; an empty line is an empty
+  sentence (kept, so the output lines up with the input).
+* ``conll``: one token per line, the word in the first column (tab- or space-separated), a
+  blank line after each sentence, ``#`` comment lines ignored.
+* ``conllu``: CoNLL-U; the word is the FORM column; multiword-token ranges (``1-2``) and empty
+  nodes (``1.1``) are skipped.
+
+Output formats: ``conll`` (``# sent_id = N``, then ``word<TAB>tag`` lines, then a blank line;
+an empty sentence is its comment line alone), ``tsv`` (a ``sentence token word tag`` header and
+one row per token) and ``json`` (one object per sentence: ``{"id", "words", "tags"}``).
+Sentences are numbered from 1 in input order.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import islice
+from typing import BinaryIO, Callable, Iterable, Iterator, Sequence, TextIO
+
+from vsl.errors import DataFormatError
+
+INPUT_FORMATS = ("text", "conll", "conllu")
+OUTPUT_FORMATS = ("conll", "tsv", "json")
+
+
+def _conll_word(fields: list[str], conllu: bool, name: str, number: int) -> str | None:
+    if not conllu:
+        return fields[0]
+    if len(fields) < 2:
+        raise DataFormatError(name, f"a CoNLL-U token line needs at least 2 columns, found {len(fields)}", number)
+    token_id = fields[0]
+    if "-" in token_id or "." in token_id:
+        return None
+    if not token_id.isdigit():
+        raise DataFormatError(name, f"token id {token_id!r} is not a number", number)
+    return fields[1]
+
+
+def utf8_lines(handle: BinaryIO, name: str) -> Iterator[str]:
+    """The lines of a byte stream without their line breaks; bytes that are not UTF-8 raise
+    :class:`~vsl.errors.DataFormatError` naming ``name`` and the line."""
+    for number, raw in enumerate(handle, start=1):
+        try:
+            yield raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as err:
+            raise DataFormatError(name, f"invalid UTF-8 at byte {err.start}", number) from None
+
+
+def read_sentences(lines: Iterable[str], fmt: str, tokenize: Callable[[str], list[str]],
+                   name: str = "<stdin>") -> Iterator[list[str]]:
+    """Yield the token lists of ``lines`` (see :func:`utf8_lines`) in order; ``name`` labels
+    errors."""
+    if fmt not in INPUT_FORMATS:
+        raise ValueError(f"input format {fmt!r} is not one of {', '.join(INPUT_FORMATS)}")
+    if fmt == "text":
+        for line in lines:
+            yield tokenize(line)
+        return
+    words: list[str] = []
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            if words:
+                yield words
+                words = []
+            continue
+        if text.startswith("#"):
+            continue
+        fields = text.split("\t") if fmt == "conllu" or "\t" in text else text.split()
+        word = _conll_word(fields, fmt == "conllu", name, number)
+        if word is not None:
+            words.append(word)
+    if words:
+        yield words
+
+
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    """Consecutive lists of ``size`` items (the last may be shorter)."""
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def write_tagged(handle: TextIO, fmt: str, first_id: int, sentences: Sequence[Sequence[str]],
+                 tags: Sequence[Sequence[str]]) -> None:
+    """Write tagged sentences numbered from ``first_id`` in the output format ``fmt``."""
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"output format {fmt!r} is not one of {', '.join(OUTPUT_FORMATS)}")
+    for number, (words, labels) in enumerate(zip(sentences, tags, strict=True), start=first_id):
+        if fmt == "json":
+            handle.write(json.dumps({"id": number, "words": list(words), "tags": list(labels)},
+                                    ensure_ascii=False) + "\n")
+        elif fmt == "tsv":
+            handle.writelines(f"{number}\t{position}\t{word}\t{label}\n"
+                              for position, (word, label) in enumerate(zip(words, labels), start=1))
+        else:
+            handle.write(f"# sent_id = {number}\n")
+            handle.writelines(f"{word}\t{label}\n" for word, label in zip(words, labels))
+            handle.write("\n")
+
+
+TSV_HEADER = "sentence\ttoken\tword\ttag\n"
