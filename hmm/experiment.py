@@ -21,9 +21,10 @@ from hmm.models import CategoricalHMM, NeuralHMM
 from hmm.train import cap_length, corpus_log_likelihood, tag_corpus, train_neural_hmm
 from vsl.checkpoint import (CheckpointError, RunMetadata, atomic_write_bytes, atomic_write_json, load_metadata,
                             load_tensors, save_model)
-from vsl.data.batching import Collator, iterate_batches
+from vsl.data.batching import Collator, bucketed_order, iterate_batches
 from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.vocab import Vocabularies, build_vocabularies
+from vsl.distributed import SINGLE_PROCESS, Cluster, join, leave
 from vsl.errors import VslError
 from vsl.experiment import git_commit, seed_everything
 from vsl.train import TrainedTagger
@@ -59,8 +60,10 @@ def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
     return TrainedTagger(model.tag, Collator(vocabs), lambda ids: [str(state) for state in ids], metadata.tokenizer)
 
 
-def train(config: HmmConfig, model, sentences, collate: Collator, progress: bool) -> float:
-    """Train ``model`` on ``sentences``; returns the final per-token log-likelihood on them."""
+def train(config: HmmConfig, model, sentences, collate: Collator, progress: bool,
+          cluster: Cluster = SINGLE_PROCESS) -> float | None:
+    """Train ``model`` on ``sentences``; returns the final per-token log-likelihood on them (on
+    rank 0; other ranks of a data-parallel run get None)."""
     if config.model == "hmm":
         batches = [b.to(config.device) for b in
                    iterate_batches(sentences, collate, config.batch_size, with_tags=False)]
@@ -76,22 +79,41 @@ def train(config: HmmConfig, model, sentences, collate: Collator, progress: bool
               f"{fit.history[0]:.4f} -> {fit.history[-1]:.4f}", file=sys.stderr)
         return fit.history[-1]
 
-    def batches(epoch: int):
-        rng = np.random.default_rng([config.seed, epoch])
-        return iterate_batches(sentences, collate, config.batch_size, rng, with_tags=False)
+    shard, size = cluster.shard(sentences), cluster.local_batch_size(config.batch_size)
+
+    def batches(epoch: int):  # this rank's shard, as many batches on every rank
+        rng = np.random.default_rng([config.seed, epoch, cluster.rank])
+        groups = bucketed_order([len(s) for s in shard], size, rng)
+        for group in groups[: cluster.min(len(groups))]:
+            yield collate([shard[i] for i in group], group, with_tags=False)
 
     train_neural_hmm(model, batches, config.epochs, lr=config.lr,
                      max_updates_per_batch=config.max_updates_per_batch, tolerance=config.tolerance,
-                     grad_clip=config.grad_clip, device=config.device, progress=progress,
-                     log=lambda line: print(line, file=sys.stderr))
+                     grad_clip=config.grad_clip, device=cluster.device, progress=progress,
+                     log=lambda line: print(line, file=sys.stderr) if cluster.main else None, cluster=cluster)
+    if not cluster.main:
+        return None
     return corpus_log_likelihood(model, iterate_batches(sentences, collate, config.eval_batch_size,
-                                                        with_tags=False), config.device)
+                                                        with_tags=False), cluster.device)
 
 
-def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: str | None = None) -> dict:
-    """Load, train, tag the test split, score, and write the run's files into ``out_dir``."""
+def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: str | None = None) -> dict | None:
+    """Load, train, tag the test split, score, and write the run's files into ``out_dir``.
+
+    Started by ``torchrun``, the processes train one neural HMM data-parallel
+    (:mod:`vsl.distributed`); rank 0 tags, scores, writes and returns the results, the other
+    ranks return None."""
     config = config.resolved()
-    out_dir = Path(out_dir)
+    cluster = join(config.device)
+    try:
+        if cluster.distributed and config.model != "nhmm":
+            raise VslError("Baum-Welch (--model hmm) runs in one process; torchrun trains the neural HMM")
+        return _run(config, Path(out_dir), progress and cluster.main, command, cluster)
+    finally:
+        leave()
+
+
+def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, cluster: Cluster) -> dict | None:
     commit = git_commit()
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -111,9 +133,12 @@ def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: 
           f"vocabulary {len(vocabs.words)} words", file=sys.stderr)
     collate = Collator(vocabs)
     seed_everything(config.seed)
-    model = build_model(config, vocabs.words.items).to(config.device)
-    log_likelihood = train(config, model, capped.sentences, collate, progress)
-    clusters = tag_corpus(model, test, collate, config.eval_batch_size, config.device)
+    model = build_model(config, vocabs.words.items).to(cluster.device)
+    log_likelihood = train(config, model, capped.sentences, collate, progress, cluster)
+    spread = cluster.replica_spread(model)
+    if not cluster.main:
+        return None
+    clusters = tag_corpus(model, test, collate, config.eval_batch_size, cluster.device)
     scores = cluster_scores([s.tags for s in test], clusters)
     neural = config.model == "nhmm"
     results = {
@@ -130,6 +155,8 @@ def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: 
         "data": {"train": _counts(train_split), "trained_on": _counts(capped.sentences),
                  "dropped_by_length": capped.dropped, "max_length": config.max_length,
                  "test": _counts(test), "vocabulary": len(vocabs.words)},
+        "world_size": cluster.world,
+        "replica_spread": spread,
         "commit": commit,
         "command": command,
         "config": config.to_dict(),

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from vsl.data.batching import Batch, Collator
 from vsl.data.readers import Sentence
+from vsl.distributed import SINGLE_PROCESS, Cluster, loss_function
 from vsl.errors import VslError
 from vsl.train import apply_update, predict_ids
 
@@ -44,19 +45,25 @@ def cap_length(sentences: Sequence[Sentence], max_length: int | None) -> LengthC
 def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs: int, lr: float = 1e-3,
                      max_updates_per_batch: int = 6, tolerance: float = 1e-4, grad_clip: float = 5.0,
                      device: str | torch.device = "cpu", progress: bool = True,
-                     log: Callable[[str], None] | None = print) -> list[float]:
-    """Maximise the marginal likelihood of a :class:`~hmm.models.NeuralHMM` (or any module with
-    ``log_likelihood(batch) -> (B,)``) with Adam.
+                     log: Callable[[str], None] | None = print, cluster: Cluster = SINGLE_PROCESS) -> list[float]:
+    """Maximise the marginal likelihood of a :class:`~hmm.models.NeuralHMM` (or any module whose
+    ``loss(batch)`` is -log p(x) per token) with Adam.
 
     ``batches_fn(epoch)`` gives the epoch's batches. Each batch gets up to
     ``max_updates_per_batch`` updates of the mean per-token log-likelihood; the loop moves on
     when ``|ll - ll_previous| < tolerance * |ll_previous|`` between consecutive evaluations.
     Returns, per epoch, the per-token log-likelihood of its batches as last evaluated (i.e.
     before each batch's final update). A non-finite log-likelihood or gradient raises
-    :class:`~vsl.train.NonFiniteError` naming the epoch and batch, before any update from it."""
+    :class:`~vsl.train.NonFiniteError` naming the epoch and batch, before any update from it.
+
+    In data-parallel training every rank passes its own batches (as many per epoch on every
+    rank); the gradients are averaged by DistributedDataParallel and the stopping test reads
+    the log-likelihood of all ranks' batches together, so the ranks stay in step.
+    """
     if epochs < 0 or max_updates_per_batch < 1:
         raise VslError(f"need epochs >= 0 and max_updates_per_batch >= 1; got {epochs}, {max_updates_per_batch}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    loss_fn = loss_function(model, cluster)
     history = []
     model.train()
     for epoch in range(epochs):
@@ -65,15 +72,15 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
                    mininterval=2.0)
         for number, batch in enumerate(bar, 1):
             batch = batch.to(device)
-            n_tokens = batch.n_tokens
             previous = None
             for _ in range(max_updates_per_batch):
-                log_likelihood = model.log_likelihood(batch).sum() / n_tokens
-                current = log_likelihood.item()
+                loss = loss_fn(batch)
+                summed, n_tokens = cluster.sum(-loss.item() * batch.n_tokens, batch.n_tokens)
+                current = summed / n_tokens
                 if previous is not None and abs(current - previous) < tolerance * abs(previous):
                     break
-                apply_update(model, optimizer, -log_likelihood, grad_clip,
-                             where=f"epoch {epoch + 1}, batch {number} ({batch.describe()})")
+                apply_update(model, optimizer, loss, grad_clip,
+                             f"epoch {epoch + 1}, batch {number} ({batch.describe()})", cluster)
                 updates += 1
                 previous = current
             total += current * n_tokens

@@ -64,8 +64,9 @@ def main(argv=None) -> int:
     except VslError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    keys = ("m1", "one_to_one", "one_to_one_greedy", "vm", "log_likelihood_per_token", "seconds")
-    print(json.dumps({"out": out, **{k: results[k] for k in keys}}, indent=2))
+    if results is not None:  # rank 0 (or the only process)
+        keys = ("m1", "one_to_one", "one_to_one_greedy", "vm", "log_likelihood_per_token", "seconds")
+        print(json.dumps({"out": out, **{k: results[k] for k in keys}}, indent=2))
     return 0
 
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import subprocess
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from vsl.data.batching import BatchStream, Collator
 from vsl.data.registry import Corpus, load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit, make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
+from vsl.distributed import SINGLE_PROCESS, Cluster, join, leave, loss_function
 from vsl.embeddings import embedding_matrix, load_vectors, train_skipgram
 from vsl.errors import VslError
 from vsl.latent import KLAnnealing, PriorStore
@@ -108,16 +110,18 @@ def build_objective(config: RunConfig, model, split: LabeledSplit):
                                 config.unlabeled_weight)
 
 
-def training_batches(config: RunConfig, split: LabeledSplit, collate: Collator):
-    """Endless shuffled batches, resumable: labeled ones for the baseline, labeled + unlabeled
-    pairs for VSL."""
-    labeled = BatchStream(split.labeled, collate, config.batch_size, config.seed)
+def training_batches(config: RunConfig, split: LabeledSplit, collate: Collator,
+                     cluster: Cluster = SINGLE_PROCESS):
+    """Endless shuffled batches of this rank's ``split``, resumable: labeled ones for the
+    baseline, labeled + unlabeled pairs for VSL."""
+    labeled = BatchStream(split.labeled, collate, cluster.local_batch_size(config.batch_size),
+                          (config.seed, cluster.rank, 0))
     if config.latent == "none":
         return labeled
     if not trains_on_unlabeled(config, split):
         return MixedStream(labeled)
-    return MixedStream(labeled, BatchStream(split.unlabeled, collate, config.unlabeled_batch_size,
-                                            config.seed + 1, with_tags=False))
+    return MixedStream(labeled, BatchStream(split.unlabeled, collate, cluster.local_batch_size(config.unlabeled_batch_size),
+                                            (config.seed, cluster.rank, 1), with_tags=False))
 
 
 def warm_start(objective, directory: str | Path, vocabs: Vocabularies) -> None:
@@ -189,18 +193,36 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
 
     Training writes ``last.pt`` every ``config.checkpoint_every`` steps and when it ends;
     ``resume=True`` continues from it (same settings, as :func:`load_resumable` reads them).
+    Started by ``torchrun``, the processes train one model data-parallel
+    (:mod:`vsl.distributed`); rank 0 writes the files and every rank returns the results.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    cluster = join(config.device)
+    try:
+        return _run(config, Path(out_dir), progress and cluster.main, command, resume, should_stop, cluster)
+    finally:
+        leave()
+
+
+def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, resume: bool,
+         should_stop: Callable[[], bool] | None, cluster: Cluster) -> dict:
+    if resume and cluster.distributed:
+        raise VslError("--resume continues a run in one process; start it without torchrun")
     commit = git_commit()  # the code as it was when the run started
     if config.threads:
         torch.set_num_threads(config.threads)
+    device = cluster.device
     seed_everything(config.seed)
+    if not cluster.main:
+        cluster.barrier()  # rank 0 first trains (and caches) the word vectors
     data = prepare_data(config)
+    if cluster.main:
+        cluster.barrier()
     task = data.corpus.spec.task
+    split = dataclasses.replace(data.split, labeled=cluster.shard(data.split.labeled),
+                                unlabeled=cluster.shard(data.split.unlabeled))
     seed_everything(config.seed)
-    model = build_model(config, data.vocabs, data.embeddings).to(config.device)
-    objective = build_objective(config, model, data.split)
+    model = build_model(config, data.vocabs, data.embeddings).to(device)
+    objective = build_objective(config, model, split)
     checkpoint = None
     if resume:
         if load_metadata(out_dir).vocabs != data.vocabs.to_dict():
@@ -208,25 +230,33 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
         checkpoint = load_tensors(out_dir / LAST)
     elif config.init_from:
         warm_start(objective, config.init_from, data.vocabs)
-    save_metadata(out_dir, RunMetadata("vsl", config.to_dict(), data.vocabs.to_dict(), data.corpus.spec.tokenizer))
+    if cluster.main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        save_metadata(out_dir, RunMetadata("vsl", config.to_dict(), data.vocabs.to_dict(), data.corpus.spec.tokenizer))
     collate = Collator(data.vocabs)
 
     def score(sentences) -> dict:
-        return evaluate(model, sentences, collate, task, config.eval_batch_size, config.device)
+        return cluster.from_main(lambda: evaluate(model, sentences, collate, task, config.eval_batch_size, device))
 
     def save_best(step: int, dev: dict) -> None:
         save_tensors(out_dir / "best.pt", model.state_dict())
 
-    result = fit(objective, training_batches(config, data.split, collate),
+    def save_last(state: dict) -> None:
+        save_tensors(out_dir / LAST, state)
+
+    result = fit(objective, training_batches(config, split, collate, cluster),
                  lambda: score(data.corpus.dev), SELECTION_METRIC[task],
                  max_steps=config.max_steps, eval_every=config.eval_every, lr=config.lr,
                  grad_clip=config.grad_clip, patience=config.patience,
-                 log_path=out_dir / "metrics.jsonl", on_improve=save_best, device=config.device,
-                 progress=progress, on_nonfinite=config.on_nonfinite, checkpoint_every=config.checkpoint_every,
-                 save_checkpoint=lambda state: save_tensors(out_dir / LAST, state), resume=checkpoint,
-                 should_stop=should_stop)
-    if objective is not model:
+                 log_path=out_dir / "metrics.jsonl" if cluster.main else None,
+                 on_improve=save_best if cluster.main else None, device=device, progress=progress,
+                 on_nonfinite=config.on_nonfinite, checkpoint_every=config.checkpoint_every,
+                 save_checkpoint=save_last if cluster.main and not cluster.distributed else None,
+                 resume=checkpoint, should_stop=should_stop, loss_fn=loss_function(objective, cluster),
+                 cluster=cluster)
+    if objective is not model and not cluster.distributed:  # under torchrun each rank holds a shard
         save_tensors(out_dir / "priors.pt", objective.prior_state())
+    spread = cluster.replica_spread(model)
     results = {
         "dataset": data.corpus.spec.name,
         "task": task,
@@ -245,10 +275,13 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
         "data": {"labeled": _counts(data.split.labeled), "unlabeled": _counts(data.split.unlabeled),
                  "dev": _counts(data.corpus.dev), "test": _counts(data.corpus.test),
                  "vocabulary": len(data.vocabs.words), "with_vectors": data.embeddings_found},
+        "world_size": cluster.world,
+        "replica_spread": spread,
         "vsl_version": __version__,
         "commit": commit,
         "command": command,
         "config": config.to_dict(),
     }
-    atomic_write_json(out_dir / "results.json", results)
+    if cluster.main:
+        atomic_write_json(out_dir / "results.json", results)
     return results

@@ -23,6 +23,7 @@ from tqdm import tqdm
 from vsl.data.batching import Batch, Collator, iterate_batches
 from vsl.data.readers import Sentence
 from vsl.data.tagging import normalize_word
+from vsl.distributed import SINGLE_PROCESS, Cluster
 from vsl.errors import VslError
 from vsl.metrics import tagging_scores
 
@@ -115,12 +116,14 @@ class NonFiniteError(VslError):
 
 
 def apply_update(model, optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float,
-                 where: str = "update") -> None:
+                 where: str = "update", cluster: Cluster = SINGLE_PROCESS) -> None:
     """One optimizer step down ``loss`` with the gradient norm clipped to ``grad_clip``.
 
     A non-finite loss or gradient norm raises :class:`NonFiniteError` (its message starts with
-    ``where``) before the parameters change."""
-    if not torch.isfinite(loss):
+    ``where``) before the parameters change. In data-parallel training the ranks agree on the
+    loss check first (a rank alone with a NaN would otherwise leave the others waiting), and
+    the gradient norm is that of the averaged gradients, the same on every rank."""
+    if not cluster.all_true(bool(torch.isfinite(loss))):
         raise NonFiniteError(f"{where}: the loss is {loss.item()}")
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -131,11 +134,13 @@ def apply_update(model, optimizer: torch.optim.Optimizer, loss: torch.Tensor, gr
     optimizer.step()
 
 
-def train_step(model, optimizer: torch.optim.Optimizer, batch, grad_clip: float, where: str = "update") -> float:
-    """One update on ``model.loss(batch)``; returns the loss. A model with ``commit_step`` (the
-    VSL objective's prior updates) is told once the step has been taken."""
-    loss = model.loss(batch)
-    apply_update(model, optimizer, loss, grad_clip, where)
+def train_step(model, optimizer: torch.optim.Optimizer, batch, grad_clip: float, where: str = "update",
+               loss_fn: Callable | None = None, cluster: Cluster = SINGLE_PROCESS) -> float:
+    """One update on ``model.loss(batch)`` (or ``loss_fn(batch)``, e.g. the model's loss under
+    DistributedDataParallel); returns the loss. A model with ``commit_step`` (the VSL
+    objective's prior updates) is told once the step has been taken."""
+    loss = (loss_fn or model.loss)(batch)
+    apply_update(model, optimizer, loss, grad_clip, where, cluster)
     commit = getattr(model, "commit_step", None)
     if commit is not None:
         commit()
@@ -206,7 +211,8 @@ def fit(model, batches, evaluate_dev: Callable[[], dict], select: str, *,
         log_path: str | Path | None = None, on_improve: Callable[[int, dict], None] | None = None,
         device: str = "cpu", progress: bool = True, on_nonfinite: str = "stop",
         checkpoint_every: int | None = None, save_checkpoint: Callable[[dict], None] | None = None,
-        resume: dict | None = None, should_stop: Callable[[], bool] | None = None) -> FitResult:
+        resume: dict | None = None, should_stop: Callable[[], bool] | None = None,
+        loss_fn: Callable | None = None, cluster: Cluster = SINGLE_PROCESS) -> FitResult:
     """Train ``model`` on ``batches`` and leave it holding the weights of the best dev score.
 
     ``select`` names the dev score to maximise; ``on_improve(step, dev)`` is called at each
@@ -219,6 +225,10 @@ def fit(model, batches, evaluate_dev: Callable[[], dict], select: str, *,
     parameters are left as they were before it. ``save_checkpoint`` receives
     :func:`training_checkpoint` every ``checkpoint_every`` steps and when training ends
     (``batches`` must then have ``state_dict``); ``resume`` continues from one of those.
+
+    Data-parallel training (:mod:`vsl.distributed`) passes the ``cluster`` and the wrapped
+    ``loss_fn``; ``evaluate_dev`` must then give every rank the same scores, and stop requests
+    are agreed on by all ranks.
     """
     if on_nonfinite not in ("stop", "skip"):
         raise VslError(f"on_nonfinite must be stop or skip; got {on_nonfinite!r}")
@@ -242,14 +252,14 @@ def fit(model, batches, evaluate_dev: Callable[[], dict], select: str, *,
     try:
         model.train()
         while state.step < max_steps and not state.finished:
-            if should_stop is not None and should_stop():
+            if should_stop is not None and not cluster.all_true(not should_stop()):
                 interrupted = True
                 break
             batch = next(batches).to(device)
             state.step += 1
             step = state.step
             try:
-                loss = train_step(model, optimizer, batch, grad_clip, where=f"step {step}")
+                loss = train_step(model, optimizer, batch, grad_clip, f"step {step}", loss_fn, cluster)
             except NonFiniteError as err:
                 message = f"{err} on {batch.describe()}"
                 if on_nonfinite == "stop":

@@ -125,23 +125,24 @@ def iterate_batches(sentences: Sequence[Sentence], collate: Collator, batch_size
 class BatchStream:
     """Endless shuffled bucketed batches, epoch after epoch, for step-based training.
 
-    Epoch ``e`` is ordered by a generator seeded with ``(seed, e)``, so the stream's position is
+    Epoch ``e`` is ordered by a generator seeded with ``(*seed, e)`` (``seed`` an integer or a
+    tuple of them, e.g. (run seed, rank, stream)), so the stream's position is
     two integers: :meth:`state_dict` saves them and :meth:`load_state_dict` continues from there
     without replaying the batches before it (resuming a killed run).
     """
 
-    def __init__(self, sentences: Sequence[Sentence], collate: Collator, batch_size: int, seed: int,
-                 with_tags: bool = True):
+    def __init__(self, sentences: Sequence[Sentence], collate: Collator, batch_size: int,
+                 seed: int | Sequence[int], with_tags: bool = True):
         if not sentences:
             raise ValueError("a batch stream needs at least one sentence")
         self.sentences, self.collate, self.batch_size = sentences, collate, batch_size
-        self.seed, self.with_tags = seed, with_tags
+        self.seed, self.with_tags = (seed,) if isinstance(seed, int) else tuple(seed), with_tags
         self._lengths = [len(s) for s in sentences]
         self.epoch, self.position = 0, 0
         self._order = self._epoch_order()
 
     def _epoch_order(self) -> list[list[int]]:
-        return bucketed_order(self._lengths, self.batch_size, np.random.default_rng([self.seed, self.epoch]))
+        return bucketed_order(self._lengths, self.batch_size, np.random.default_rng([*self.seed, self.epoch]))
 
     def __iter__(self) -> "BatchStream":
         return self
