@@ -11,10 +11,17 @@ Twitter training set with the vocabulary of a real run (train + raw tweets), bat
 * ``vsl-g``, ``vsl-hier``: VSL-G and VSL-GG-Hier on labeled batches only;
 * ``vsl-hier-unlabeled``: VSL-GG-Hier with a batch of raw tweets beside each labeled batch.
 
+The HMM family (see :mod:`hmm.benchmark`):
+
+* ``hmm-<method>``: forward + state posteriors, K = 45, 256 sentences x 40 tokens, float32, on
+  the same scores for ours (scaled, log space, and the gradient of our log-partition) and the
+  peers pyro ``DiscreteHMM`` and torch-struct ``LinearChainCRF``;
+* ``nhmm-<emission>-<transition>``: neural-HMM Adam updates on 256 real WSJ sentences.
+
 The report carries the authors' code's throughput measured on this kind of machine
 (``reference``) for comparison.
 
-    scripts/bench.py --out results/bench.json [--steps 200] [--threads 1 2]
+    scripts/bench.py --out results/bench.json [--steps 200] [--threads 1 2] [--cases ...]
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ from pathlib import Path
 
 import torch
 
+from hmm.benchmark import INFERENCE, time_inference, time_nhmm_training
+from hmm.models import EMISSIONS, TRANSITIONS
 from vsl.config import RunConfig
 from vsl.data.batching import Batch, Collator
 from vsl.data.registry import load_dataset, resolve_dataset
@@ -56,19 +65,35 @@ class PerSentenceCharEmbedding(WordCharEmbedding):
 REFERENCE = {"authors-vsl-g": {"sentences_per_s": 130},
              "authors-vsl-hier-unlabeled": {"sentences_per_s": 108}}
 
-CASES = {
+VSL_CASES = {
     "bigru": {"latent": "none"},
     "bigru-char-loop": {"latent": "none"},
     "vsl-g": {"latent": "gauss", "unlabeled": "none"},
     "vsl-hier": {"latent": "hier", "unlabeled": "none"},
     "vsl-hier-unlabeled": {"latent": "hier"},
 }
+HMM_CASES = [f"hmm-{method}" for method in INFERENCE]
+NHMM_CASES = [f"nhmm-{emission}-{transition}" for emission in EMISSIONS for transition in TRANSITIONS]
+CASES = [*VSL_CASES, *HMM_CASES, *NHMM_CASES]
+SLOW_PEERS = {"hmm-torch-struct-linear-chain-crf": 1}  # ~1 min a call on this CPU: time it once
 
 
 def measure(case: str, threads: int, steps: int, warmup: int, data_root: str | None) -> dict:
     torch.set_num_threads(threads)
+    if case in HMM_CASES:
+        result = time_inference(case.removeprefix("hmm-"), repeats=SLOW_PEERS.get(case, 5))
+    elif case in NHMM_CASES:
+        _, emission, transition = case.split("-")
+        result = time_nhmm_training(emission, transition, data_root)
+    else:
+        result = measure_vsl(case, steps, warmup, data_root)
+    return {"case": case, "threads": threads, **result,
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def measure_vsl(case: str, steps: int, warmup: int, data_root: str | None) -> dict:
     seed_everything(0)
-    config = RunConfig(data="twitter", data_root=data_root, **CASES[case])
+    config = RunConfig(data="twitter", data_root=data_root, **VSL_CASES[case])
     corpus = load_dataset(resolve_dataset("twitter", data_root))
     split = LabeledSplit(corpus.train, corpus.raw, 0)
     vocabs = build_vocabularies(split.labeled, split.unlabeled)
@@ -91,11 +116,24 @@ def measure(case: str, threads: int, steps: int, warmup: int, data_root: str | N
             sentences += sum(b.words.shape[0] for b in parts)
             tokens += batch.n_tokens
     seconds = time.perf_counter() - start
-    return {"case": case, "threads": threads, "steps": steps, "batch_size": config.batch_size,
+    return {"steps": steps, "batch_size": config.batch_size,
             "sentences_per_s": round(sentences / seconds, 1), "labeled_sentences_per_s": round(labeled / seconds, 1),
             "tokens_per_s": round(tokens / seconds, 1), "mean_tokens_per_sentence": round(tokens / sentences, 2),
-            "vocabulary": len(vocabs.words), "decoded_words": getattr(model, "decoded_words", None),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+            "vocabulary": len(vocabs.words), "decoded_words": getattr(model, "decoded_words", None)}
+
+
+def speedups(rows: list[dict]) -> dict:
+    """Our throughput over the peers' at each thread count, where both were measured."""
+    by_case = {(row["case"], row["threads"]): row for row in rows}
+    ratios = {}
+    for (case, threads), row in by_case.items():
+        if case == "hmm-ours-scaled" and ("hmm-pyro-discrete-hmm", threads) in by_case:
+            peer = by_case["hmm-pyro-discrete-hmm", threads]["tokens_per_s"]
+            ratios[f"hmm-scaled-over-pyro@{threads}"] = round(row["tokens_per_s"] / peer, 1)
+        if case == "vsl-hier-unlabeled":
+            peer = REFERENCE["authors-vsl-hier-unlabeled"]["sentences_per_s"]
+            ratios[f"vsl-hier-unlabeled-over-authors@{threads}"] = round(row["sentences_per_s"] / peer, 2)
+    return ratios
 
 
 def main(argv=None) -> int:
@@ -104,7 +142,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
+    parser.add_argument("--cases", nargs="+", choices=CASES, default=CASES)
     parser.add_argument("--data-root")
     parser.add_argument("--worker", nargs=2, metavar=("CASE", "THREADS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -120,7 +158,7 @@ def main(argv=None) -> int:
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), flush=True)
     report = {"commit": git_commit(), "machine": platform.processor() or platform.machine(),
-              "reference": REFERENCE,
+              "reference": REFERENCE, "speedups": speedups(rows),
               "torch": torch.__version__, "command": " ".join(["scripts/bench.py", *(argv or sys.argv[1:])]),
               "results": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -8,12 +8,12 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-import pyro.distributions as pdist
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hmm.benchmark import Scores, peaked_scores, pyro_log_partition
 from hmm.inference import METHODS, log_partition, pair_posteriors, posteriors, viterbi
 
 EXACT = dict(rtol=1e-9, atol=1e-9)  # float64 against enumeration
@@ -48,16 +48,7 @@ def random_case(lengths, T, K, *, shared, batched_init, normalised, scale=2.0, s
 
 
 def peaked_case(lengths, T, K, *, shared=True, seed=0, vocab=1000) -> Case:
-    """Realistic float32 scores: peaked emission distributions over a vocabulary (log-softmax of
-    randn * 5), gathered for random words; softmax transitions."""
-    generator = torch.Generator().manual_seed(seed)
-    table = (5 * torch.randn(K, vocab, generator=generator)).log_softmax(-1)
-    words = torch.randint(vocab, (len(lengths), T), generator=generator)
-    log_emit = table[:, words].permute(1, 2, 0).contiguous()
-    trans_shape = (K, K) if shared else (len(lengths), T - 1, K, K)
-    log_trans = (2 * torch.randn(trans_shape, generator=generator)).log_softmax(-1)
-    log_init = torch.randn(K, generator=generator).log_softmax(-1)
-    return Case(log_init, log_trans, log_emit, torch.tensor(lengths))
+    return Case(*peaked_scores(lengths, T, K, shared=shared, seed=seed, vocab=vocab))
 
 
 @st.composite
@@ -267,25 +258,11 @@ def test_auto_falls_back_to_log_space_where_scaling_would_underflow():
 # ----------------------------------------------------------------------------- pyro
 
 
-def pyro_log_z(case: Case) -> torch.Tensor:
-    """log p(x) from pyro's DiscreteHMM (no masking: full-length sentences only). Its chain starts
-    one step before the first observation, so the first transition is made to carry log_init (every
-    row) from a uniform initial state; a Delta at 0 with log_density = log_emit makes the
-    observation distribution return the gathered emission scores for the dummy observation 0."""
-    B, T, K = case.log_emit.shape
-    first = case.log_init.expand(B, K)[:, None, None, :].expand(B, 1, K, K)
-    rest = case.log_trans.expand(B, T - 1, K, K)
-    hmm = pdist.DiscreteHMM(case.log_init.new_zeros(K), torch.cat([first, rest], dim=1),
-                            pdist.Delta(torch.zeros_like(case.log_emit), log_density=case.log_emit),
-                            validate_args=False)
-    return hmm.log_prob(case.log_emit.new_zeros(B, T))
-
-
 @pytest.mark.parametrize("shared", [True, False])
 def test_agrees_with_pyro_discrete_hmm(shared):
     case = peaked_case([25] * 256, 25, 45, shared=shared, seed=3)
     log_emit = case.log_emit.clone().requires_grad_()
-    expected = pyro_log_z(case._replace(log_emit=log_emit))
+    expected = pyro_log_partition(Scores(*case._replace(log_emit=log_emit)))
     (expected_gamma,) = torch.autograd.grad(expected.sum(), log_emit)
     for method in METHODS:
         torch.testing.assert_close(log_partition(*case.args(), method=method), expected.detach(),
