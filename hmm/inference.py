@@ -23,6 +23,8 @@ Public functions:
   padding: the expected transition counts of EM.
 * :func:`viterbi` -> (paths (B, T) int64 with -1 at padding, scores (B,)): the best state
   sequence and its log joint score.
+* :func:`baum_welch_statistics` -> (posteriors, summed pair marginals (K, K), log p(x)) from a
+  single forward-backward pass, for a shared transition matrix: the E-step of EM.
 
 The last three return constants (computed without autograd), whether or not the inputs require
 gradients.
@@ -304,6 +306,37 @@ def pair_posteriors(log_init: Tensor, log_trans: Tensor, log_emit: Tensor, lengt
     batch = _prepare(log_init, log_trans, log_emit, lengths)
     marginals = _log_marginals if _resolve(method, batch) == "log" else _scaled_marginals
     return marginals(batch, pairs=True).masked_fill(~batch.real[:, 1:, None, None], 0.0)
+
+
+@torch.no_grad()
+def baum_welch_statistics(log_init: Tensor, log_trans: Tensor, log_emit: Tensor, lengths: Tensor,
+                          method: str = "auto") -> tuple[Tensor, Tensor, Tensor]:
+    """What one E-step of Baum-Welch needs from a batch, in one forward-backward pass: the
+    state marginals (B, T, K) as :func:`posteriors`, the pair marginals summed over sentences
+    and positions (K, K), i.e. the expected transition counts (Rabiner 1989, eq. 37 summed as
+    in eq. 39b), and log p(x) (B,). ``log_trans`` must be one shared (K, K) matrix.
+
+    In scaled numerics the sum over positions is one matrix product,
+    ``A * (alpha_{<T-1}^T @ (e * beta / c)_{>0})``, so the (B, T-1, K, K) pair marginals are never
+    formed."""
+    if log_trans.dim() != 2:
+        raise ValueError("baum_welch_statistics needs one shared (K, K) transition matrix")
+    batch = _prepare(log_init, log_trans, log_emit, lengths)
+    pair_real = batch.real[:, 1:]
+    if _resolve(method, batch) == "log":
+        gamma = _log_marginals(batch, pairs=False)
+        pairs = _log_marginals(batch, pairs=True).masked_fill(~pair_real[..., None, None], 0.0).sum(dim=(0, 1))
+        log_z = _log_forward(batch)[1]
+    else:
+        scaled = _rescale(batch)
+        alpha, norms, log_z = _scaled_forward(batch, scaled)
+        beta = _scaled_backward(batch, scaled, norms)
+        gamma = alpha * beta
+        K = alpha.shape[-1]
+        before = alpha[:, :-1].masked_fill(~pair_real[..., None], 0.0).reshape(-1, K)
+        after = ((scaled.emit * beta)[:, 1:] / norms[:, 1:, None]).reshape(-1, K)
+        pairs = scaled.trans * (before.t() @ after)
+    return gamma.masked_fill(~batch.real.unsqueeze(-1), 0.0), pairs, log_z
 
 
 def _backtrack(pointers: list[Tensor], last: Tensor, real: Tensor) -> Tensor:

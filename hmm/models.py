@@ -28,7 +28,7 @@ from typing import Callable, Iterable, NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
-from hmm.inference import log_partition, pair_posteriors, posteriors, viterbi
+from hmm.inference import baum_welch_statistics, log_partition, viterbi
 from vsl.data.batching import Batch
 from vsl.data.vocab import PAD, UNK, Vocabulary
 from vsl.encoders import CharCNN, PrefixLSTM
@@ -106,34 +106,18 @@ class CategoricalHMM(nn.Module):
         """Viterbi states (B, T), -1 at padding."""
         return viterbi(*self._scores(batch))[0]
 
-    #: The E-step runs over chunks of a batch whose pair marginals (rows, T-1, K, K) stay below
-    #: this many bytes: the allocator then reuses its memory instead of mapping (and faulting in)
-    #: fresh pages for every batch, which otherwise costs more time than the arithmetic.
-    chunk_bytes = 2 ** 23
-
     @torch.no_grad()
     def expected_counts(self, batch: Batch) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """E-step on one batch (Rabiner 1989, eqs. 38-39): expected initial (K,), transition
         (K, K) and emission (K, V) counts under p(z | x), and log p(x) (B,)."""
-        device, K = self.log_emit.device, self.n_states
+        device = self.log_emit.device
         words, lengths = batch.words.to(device), batch.lengths.to(device)
-        per_row = max(words.shape[1] - 1, 1) * K * K * self.log_emit.element_size()
-        rows = max(1, self.chunk_bytes // per_row)
-        init, trans = torch.zeros_like(self.log_init), torch.zeros_like(self.log_trans)
-        emitted = torch.zeros(self.n_words, K, dtype=self.log_emit.dtype, device=device)
-        log_likelihood = []
-        for start in range(0, words.shape[0], rows):
-            chunk_words, chunk_lengths = words[start:start + rows], lengths[start:start + rows]
-            longest = int(chunk_lengths.max())
-            chunk_words = chunk_words[:, :longest]
-            scores = self.log_init, self.log_trans, self.emission_scores(chunk_words), chunk_lengths
-            gamma = posteriors(*scores)  # (b, T, K), 0 at padding
-            init += gamma[:, 0].sum(0)
-            trans += pair_posteriors(*scores).sum(dim=(0, 1))  # 0 where t + 1 is padding
-            real = torch.arange(longest, device=device) < chunk_lengths[:, None]
-            emitted.index_add_(0, chunk_words[real], gamma[real])
-            log_likelihood.append(log_partition(*scores))
-        return init, trans, emitted.t(), torch.cat(log_likelihood)
+        gamma, transitions, log_likelihood = baum_welch_statistics(
+            self.log_init, self.log_trans, self.emission_scores(words), lengths)
+        real = torch.arange(words.shape[1], device=device) < lengths[:, None]
+        emitted = torch.zeros(self.n_words, self.n_states, dtype=self.log_emit.dtype, device=device)
+        emitted.index_add_(0, words[real], gamma[real])
+        return gamma[:, 0].sum(0), transitions, emitted.t(), log_likelihood
 
     @torch.no_grad()
     def fit_em(self, batches, iterations: int, smoothing: float = 1e-8,

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hmm.benchmark import Scores, peaked_scores, pyro_log_partition
-from hmm.inference import METHODS, log_partition, pair_posteriors, posteriors, viterbi
+from hmm.inference import METHODS, baum_welch_statistics, log_partition, pair_posteriors, posteriors, viterbi
 
 EXACT = dict(rtol=1e-9, atol=1e-9)  # float64 against enumeration
 
@@ -132,6 +132,12 @@ def test_sum_product_matches_enumeration(method, case):
     xi = pair_posteriors(*case.args(), method=method)
     torch.testing.assert_close(xi, expected.xi, **EXACT)
     assert torch.all(xi[~real[:, 1:]] == 0)
+
+    if case.log_trans.dim() == 2:  # the one-pass E-step statistics
+        gamma, transitions, log_z = baum_welch_statistics(*case.args(), method=method)
+        torch.testing.assert_close(gamma, expected.gamma, **EXACT)
+        torch.testing.assert_close(transitions, expected.xi.sum(dim=(0, 1)), **EXACT)
+        torch.testing.assert_close(log_z, expected.log_z, **EXACT)
 
 
 @pytest.mark.parametrize("method", METHODS)
