@@ -31,6 +31,14 @@ class HmmConfig(Settings):
     max_length: int | None = 40
     max_sentences: int | None = None
     seed: int = 0
+    # training text: the train split's words (unsupervised) plus, with unlabeled "auto", the
+    # dataset's raw text (tweets), or a dataset name / raw-text file. semi_supervised: the VSL
+    # split of the same seed instead, its labeled sentences clamped to their gold tags (one
+    # state per tag) and its unlabeled ones (and the extra text) by their marginal likelihood
+    unlabeled: str = "none"
+    semi_supervised: bool = False
+    labeled_fraction: float | None = None  # None: the dataset's paper setting
+    unlabeled_fraction: float | None = None
     # EM
     restarts: int = 1
     smoothing: float = 1e-8
@@ -62,5 +70,7 @@ class HmmConfig(Settings):
                 raise VslError(f"{name} must be positive; got {value}")
         if self.max_sentences is not None and self.max_sentences < 1:
             raise VslError(f"max_sentences must be positive; got {self.max_sentences}")
+        if self.semi_supervised and self.model != "nhmm":
+            raise VslError("semi-supervised training is for the neural HMM (--model nhmm)")
         max_length = self.max_length if self.max_length and self.max_length > 0 else None
         return dataclasses.replace(self, epochs=epochs, hidden=hidden, max_length=max_length)

@@ -8,6 +8,7 @@ test sentence: its cluster ids) and the model (``model.pt``, ``config.json``, ``
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -22,13 +23,15 @@ from hmm.train import cap_length, corpus_log_likelihood, tag_corpus, train_neura
 from vsl.checkpoint import (CheckpointError, RunMetadata, atomic_write_bytes, atomic_write_json, load_metadata,
                             load_tensors, save_model)
 from vsl.data.batching import Collator, bucketed_order, iterate_batches
+from vsl.data.readers import Sentence
 from vsl.data.registry import load_dataset, resolve_dataset
+from vsl.data.splits import make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
 from vsl.distributed import SINGLE_PROCESS, Cluster, join, leave
 from vsl.errors import VslError
 from vsl.experiment import git_commit, seed_everything
 from vsl.train import TrainedTagger
-from vsl.metrics import cluster_scores
+from vsl.metrics import accuracy, cluster_scores
 
 
 def _counts(sentences) -> dict:
@@ -60,13 +63,15 @@ def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
     return TrainedTagger(model.tag, Collator(vocabs), lambda ids: [str(state) for state in ids], metadata.tokenizer)
 
 
-def train(config: HmmConfig, model, sentences, collate: Collator, progress: bool,
+def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progress: bool,
           cluster: Cluster = SINGLE_PROCESS) -> float | None:
-    """Train ``model`` on ``sentences``; returns the final per-token log-likelihood on them (on
-    rank 0; other ranks of a data-parallel run get None)."""
+    """Train ``model`` on ``labeled`` sentences (joint likelihood with their tags) and
+    ``unlabeled`` ones (marginal likelihood); returns the final per-token log p(x) of all of them
+    (on rank 0; other ranks of a data-parallel run get None)."""
+    everything = [*labeled, *unlabeled]
     if config.model == "hmm":
         batches = [b.to(config.device) for b in
-                   iterate_batches(sentences, collate, config.batch_size, with_tags=False)]
+                   iterate_batches(everything, collate, config.batch_size, with_tags=False)]
         bar = tqdm(total=config.epochs * config.restarts, disable=not progress, desc="EM", dynamic_ncols=True)
 
         def report(iteration: int, log_likelihood: float) -> None:
@@ -79,13 +84,17 @@ def train(config: HmmConfig, model, sentences, collate: Collator, progress: bool
               f"{fit.history[0]:.4f} -> {fit.history[-1]:.4f}", file=sys.stderr)
         return fit.history[-1]
 
-    shard, size = cluster.shard(sentences), cluster.local_batch_size(config.batch_size)
+    parts = [(True, cluster.shard(labeled)), (False, cluster.shard(unlabeled))]
+    size = cluster.local_batch_size(config.batch_size)
 
-    def batches(epoch: int):  # this rank's shard, as many batches on every rank
+    def batches(epoch: int):  # this rank's shards, labeled and unlabeled batches shuffled together
         rng = np.random.default_rng([config.seed, epoch, cluster.rank])
-        groups = bucketed_order([len(s) for s in shard], size, rng)
-        for group in groups[: cluster.min(len(groups))]:
-            yield collate([shard[i] for i in group], group, with_tags=False)
+        plan = [(tagged, group) for tagged, sentences in parts if sentences
+                for group in bucketed_order([len(s) for s in sentences], size, rng)]
+        order = rng.permutation(len(plan))[: cluster.min(len(plan))]  # as many on every rank
+        for tagged, group in (plan[i] for i in order):
+            sentences = parts[0][1] if tagged else parts[1][1]
+            yield collate([sentences[i] for i in group], group, with_tags=tagged)
 
     train_neural_hmm(model, batches, config.epochs, lr=config.lr,
                      max_updates_per_batch=config.max_updates_per_batch, tolerance=config.tolerance,
@@ -93,7 +102,7 @@ def train(config: HmmConfig, model, sentences, collate: Collator, progress: bool
                      log=lambda line: print(line, file=sys.stderr) if cluster.main else None, cluster=cluster)
     if not cluster.main:
         return None
-    return corpus_log_likelihood(model, iterate_batches(sentences, collate, config.eval_batch_size,
+    return corpus_log_likelihood(model, iterate_batches(everything, collate, config.eval_batch_size,
                                                         with_tags=False), cluster.device)
 
 
@@ -119,27 +128,40 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
         torch.set_num_threads(config.threads)
     started = time.time()
     seed_everything(config.seed)
-    corpus = load_dataset(resolve_dataset(config.data, config.data_root, config.format), with_raw=False)
-    train_split = corpus.train[: config.max_sentences]
+    corpus = load_dataset(resolve_dataset(config.data, config.data_root, config.format),
+                          with_raw=config.unlabeled == "auto")
+    corpus = dataclasses.replace(corpus, train=corpus.train[: config.max_sentences])
     test = corpus.test[: config.max_sentences]
-    if not train_split or not test:
+    if not corpus.train or not test:
         raise VslError(f"{corpus.spec.name}: empty train or test split")
     if any(s.tags is None for s in test):
         raise VslError(f"{corpus.spec.name}: the test split has untagged sentences; cannot score")
-    vocabs = build_vocabularies(train_split, evaluation=test)
-    capped = cap_length(train_split, config.max_length)
+    extra = [] if config.unlabeled == "none" else raw_text(corpus, config.unlabeled, config.data_root)
+    if config.semi_supervised:
+        split = make_split(corpus, config.labeled_fraction, config.unlabeled_fraction, config.seed, extra)
+        labeled, unlabeled = split.labeled, split.unlabeled
+    else:
+        labeled, unlabeled = [], [Sentence(s.words) for s in corpus.train] + extra
+    vocabs = build_vocabularies(labeled, unlabeled, evaluation=test)
+    if config.semi_supervised:  # one state per tag
+        config = dataclasses.replace(config, states=len(vocabs.tags))
+    labeled_cap, unlabeled_cap = cap_length(labeled, config.max_length), cap_length(unlabeled, config.max_length)
     cap = f"at most {config.max_length} tokens" if config.max_length else "no length cap"
-    print(f"training on {capped.kept} of {len(train_split)} sentences ({cap}); tagging {len(test)}; "
+    print(f"training on {labeled_cap.kept} labeled and {unlabeled_cap.kept} unlabeled of "
+          f"{len(labeled) + len(unlabeled)} sentences ({cap}); tagging {len(test)}; "
           f"vocabulary {len(vocabs.words)} words", file=sys.stderr)
     collate = Collator(vocabs)
     seed_everything(config.seed)
     model = build_model(config, vocabs.words.items).to(cluster.device)
-    log_likelihood = train(config, model, capped.sentences, collate, progress, cluster)
+    log_likelihood = train(config, model, labeled_cap.sentences, unlabeled_cap.sentences, collate, progress, cluster)
     spread = cluster.replica_spread(model)
     if not cluster.main:
         return None
     clusters = tag_corpus(model, test, collate, config.eval_batch_size, cluster.device)
-    scores = cluster_scores([s.tags for s in test], clusters)
+    gold = [s.tags for s in test]
+    scores = cluster_scores(gold, clusters)
+    if config.semi_supervised:  # states are tags
+        scores["accuracy"] = accuracy(gold, [vocabs.tags.decode(states) for states in clusters])
     neural = config.model == "nhmm"
     results = {
         **scores,
@@ -152,9 +174,11 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
         "dataset": corpus.spec.name,
         "seed": config.seed,
         "seconds": round(time.time() - started, 1),
-        "data": {"train": _counts(train_split), "trained_on": _counts(capped.sentences),
-                 "dropped_by_length": capped.dropped, "max_length": config.max_length,
-                 "test": _counts(test), "vocabulary": len(vocabs.words)},
+        "semi_supervised": config.semi_supervised,
+        "data": {"train": _counts(corpus.train), "labeled": _counts(labeled_cap.sentences),
+                 "trained_on": _counts(labeled_cap.sentences + unlabeled_cap.sentences),
+                 "dropped_by_length": labeled_cap.dropped + unlabeled_cap.dropped,
+                 "max_length": config.max_length, "test": _counts(test), "vocabulary": len(vocabs.words)},
         "world_size": cluster.world,
         "replica_spread": spread,
         "commit": commit,

@@ -303,8 +303,9 @@ class NeuralHMM(nn.Module):
     # -- objectives and decoding
 
     def loss(self, batch: Batch) -> Tensor:
-        """The training objective: -log p(x) per token of the batch (Tran et al. 2016, sec. 4)."""
-        return -self.log_likelihood(batch).sum() / batch.n_tokens
+        """The training objective: -log p(x) per token of the batch (Tran et al. 2016, sec. 4),
+        or -log p(x, z = tags) for a batch that carries gold tags (semi-supervised training)."""
+        return -self.log_likelihood(batch, batch.tags).sum() / batch.n_tokens
 
     def log_likelihood(self, batch: Batch, tags: Tensor | None = None, method: str = "auto") -> Tensor:
         """log p(x) (B,) by the forward algorithm. With ``tags`` (B, T) gold state ids (states

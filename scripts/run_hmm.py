@@ -6,6 +6,8 @@
     scripts/run_hmm.py --data wsj --model nhmm --emission conv --transition lstm
     scripts/run_hmm.py --config configs/hmm/wsj_conv_lstm.yaml --device cuda
     scripts/run_hmm.py --data ud/English-EWT --model hmm --max-sentences 2000
+    scripts/run_hmm.py --data twitter --model nhmm --unlabeled auto     # + the raw tweets
+    scripts/run_hmm.py --data ud/English-EWT --model nhmm --semi-supervised   # 20% labeled + 50%
 
 The model trains on the train split's sentences of at most --max-length tokens (40, as the
 paper; the count kept is reported) and tags every sentence of the test split (for wsj, train =
@@ -46,6 +48,12 @@ def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool]:
     parser.add_argument("--max-length", type=int, help="train on sentences of at most this many tokens (40; 0: all)")
     parser.add_argument("--max-sentences", type=int, help="use the first N sentences of each split (quick runs)")
     parser.add_argument("--restarts", type=int, help="EM random restarts; the best log-likelihood is kept")
+    parser.add_argument("--unlabeled", help="extra training text: none (default), auto (the dataset's raw text), "
+                                            "a dataset name or a raw-text file")
+    parser.add_argument("--semi-supervised", action="store_true", default=None,
+                        help="neural HMM on the VSL split: labeled sentences clamped to their tags (one state per tag)")
+    parser.add_argument("--labeled-fraction", type=float)
+    parser.add_argument("--unlabeled-fraction", type=float)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device")

@@ -104,3 +104,19 @@ def test_paper_configs_load_with_the_paper_settings():
             assert ("conv" in name) == (config.emission == "conv")
             assert ("lstm" in name) == (config.transition == "lstm")
     assert configs["wsj_hmm"].model == "hmm" and configs["wsj_hmm"].epochs >= 50
+
+
+def test_semi_supervised_neural_hmm_learns_tags_from_the_labeled_share(tmp_path, twitter_folder):
+    """On the VSL split (here: every labeled tweet), clamped states become the tags: tagging
+    accuracy is reported, there is one state per tag, and the states beat the majority tag."""
+    out = tmp_path / "semi"
+    _run(["--data", str(twitter_folder), "--format", "twitter", "--model", "nhmm", "--semi-supervised",
+          "--hidden", "32", "--epochs", "8", "--batch-size", "20", "--lr", "0.02", "--out", str(out)], tmp_path)
+    results = json.loads((out / "results.json").read_text())
+    tags = json.loads((out / "vocab.json").read_text())["tags"]["items"]
+    assert results["semi_supervised"] and results["states"] == len(tags)
+    assert results["data"]["labeled"]["sentences"] == 60 and 0.0 <= results["accuracy"] <= 1.0
+    test_tags = [t for block in (twitter_folder / "slice.test").read_text().split("\n\n") if block.strip()
+                 for t in (line.split("\t")[1] for line in block.splitlines())]
+    majority = max(test_tags.count(t) for t in set(test_tags)) / len(test_tags)
+    assert results["accuracy"] > majority + 0.1, (results["accuracy"], majority)
