@@ -37,3 +37,28 @@ def test_bench_writes_json(tmp_path):
     assert bigru["case"] == "bigru" and bigru["tokens_per_s"] > 0 and bigru["peak_rss_mib"] > 0
     assert ours["max_posterior_difference"] < 1e-4 and pyro["max_posterior_difference"] < 1e-3
     assert report["speedups"]["hmm-scaled-over-pyro@1"] == round(ours["tokens_per_s"] / pyro["tokens_per_s"], 1)
+
+
+def test_compare_scores_every_row_on_the_same_test_tokens(tmp_path, twitter_folder):
+    tiny_vsl = ["word_dim=16", "char_dim=8", "char_hidden=8", "hidden=16", "max_steps=20", "eval_every=10",
+                "skipgram_epochs=1", "threads=1"]
+    latent = ["y_dim=4", "z_dim=6", "decoder_hidden=8"]
+    settings = [f"bigru.{s}" for s in tiny_vsl] + [f"{row}.{s}" for row in ("hier", "hier-unlabeled")
+                                                  for s in tiny_vsl + latent]
+    settings += [f"{row}.{s}" for row in ("nhmm", "nhmm-semi") for s in ("hidden=16", "epochs=1", "threads=1")]
+    out = tmp_path / "table"
+    args = [SCRIPTS / "compare.py", "--data", twitter_folder, "--format", "twitter", "--runs", tmp_path / "runs",
+            "--out", out, "--set", *settings]
+    _run(args, tmp_path)
+    report = json.loads(out.with_suffix(".json").read_text())
+    rows = {row["row"]: row["scores"] for row in report["rows"]}
+    assert list(rows) == ["bigru", "hier", "hier-unlabeled", "nhmm", "nhmm-semi", "hier-unlabeled-y-kmeans"]
+    assert all("accuracy" in rows[r] for r in ("bigru", "hier", "hier-unlabeled", "nhmm-semi"))
+    assert "accuracy" not in rows["nhmm"] and "accuracy" not in rows["hier-unlabeled-y-kmeans"]
+    assert all(0.0 <= v <= 1.0 for scores in rows.values() for v in scores.values())
+    assert report["test_tokens"] == sum(len(b.splitlines()) for b in
+                                        (twitter_folder / "slice.test").read_text().split("\n\n") if b.strip())
+    assert "| Neural HMM, no labels | — |" in out.with_suffix(".md").read_text()
+    before = (tmp_path / "runs" / "bigru" / "results.json").stat().st_mtime
+    _run(args, tmp_path)  # a second call reuses every finished run
+    assert (tmp_path / "runs" / "bigru" / "results.json").stat().st_mtime == before

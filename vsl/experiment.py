@@ -142,8 +142,9 @@ def warm_start(objective, directory: str | Path, vocabs: Vocabularies) -> None:
         raise VslError(f"{directory}: priors do not fit this run's sentences ({err})") from None
 
 
-def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
-    """The best model of a finished (or stopped) run folder, ready to tag new text."""
+def load_run(directory: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, Vocabularies, RunMetadata]:
+    """The best model of a finished (or stopped) run folder in eval mode, its vocabularies and
+    its metadata."""
     metadata = load_metadata(directory)
     if metadata.family != "vsl":
         raise CheckpointError(f"{directory}: holds a {metadata.family} model, not a vsl one")
@@ -154,7 +155,12 @@ def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
         model.load_state_dict(load_tensors(Path(directory) / "best.pt"))
     except RuntimeError as err:
         raise CheckpointError(f"{directory}: best.pt does not fit its config.json ({err})") from None
-    model.to(device).eval()
+    return model.to(device).eval(), vocabs, metadata
+
+
+def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
+    """The best model of a run folder, ready to tag new text."""
+    model, vocabs, metadata = load_run(directory, device)
     return TrainedTagger(model.predict, Collator(vocabs), vocabs.tags.decode, metadata.tokenizer)
 
 
