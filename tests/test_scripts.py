@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
@@ -62,3 +64,37 @@ def test_compare_scores_every_row_on_the_same_test_tokens(tmp_path, twitter_fold
     before = (tmp_path / "runs" / "bigru" / "results.json").stat().st_mtime
     _run(args, tmp_path)  # a second call reuses every finished run
     assert (tmp_path / "runs" / "bigru" / "results.json").stat().st_mtime == before
+
+
+def test_reproduce_runs_a_grid_over_seeds_and_resumes(tmp_path, twitter_folder):
+    tiny = {"data": str(twitter_folder), "format": "twitter", "word_dim": 16, "char_dim": 8, "char_hidden": 8,
+            "hidden": 16, "max_steps": 10, "eval_every": 5, "skipgram_epochs": 1, "threads": 1}
+    (tmp_path / "bigru.yaml").write_text(yaml.safe_dump({**tiny, "latent": "none"}))
+    (tmp_path / "hmm.yaml").write_text(yaml.safe_dump({"data": str(twitter_folder), "format": "twitter",
+                                                       "model": "hmm", "states": 5, "epochs": 2}))
+    (tmp_path / "table.yaml").write_text(yaml.safe_dump({
+        "title": "Tiny", "metric": "test.accuracy",
+        "rows": [{"name": "BiGRU baseline", "config": str(tmp_path / "bigru.yaml"), "paper": 90.6}]}))
+    (tmp_path / "wsj.yaml").write_text(yaml.safe_dump({
+        "title": "Tiny HMM", "metric": ["m1", "vm"],
+        "rows": [{"name": "HMM", "config": str(tmp_path / "hmm.yaml"), "paper": [62.5, 53.3]}]}))
+    out = tmp_path / "table"
+    args = [SCRIPTS / "reproduce.py", "--table", tmp_path / "table.yaml", "--seeds", "2", "--runs", tmp_path / "runs",
+            "--out", out]
+    _run(args, tmp_path)
+    report = json.loads(out.with_suffix(".json").read_text())
+    [row] = report["rows"]
+    values = [json.loads((tmp_path / "runs" / f"bigru-baseline-s{s}" / "results.json").read_text())["test"]["accuracy"]
+              for s in (0, 1)]
+    assert row["seeds"] == 2 and row["values"] == [values]
+    assert abs(row["mean"][0] - sum(values) / 2) < 1e-12 and row["sd"][0] is not None
+    assert "| BiGRU baseline | " in out.with_suffix(".md").read_text() and "| 90.6 |" in out.with_suffix(".md").read_text()
+    before = (tmp_path / "runs" / "bigru-baseline-s0" / "results.json").stat().st_mtime
+    _run(args, tmp_path)  # finished runs are skipped
+    assert (tmp_path / "runs" / "bigru-baseline-s0" / "results.json").stat().st_mtime == before
+
+    hmm_out = tmp_path / "hmm_table"
+    _run([SCRIPTS / "reproduce.py", "--table", tmp_path / "wsj.yaml", "--seeds", "1", "--runs", tmp_path / "hmm_runs",
+          "--out", hmm_out], tmp_path)
+    [hmm_row] = json.loads(hmm_out.with_suffix(".json").read_text())["rows"]
+    assert hmm_row["seeds"] == 1 and len(hmm_row["mean"]) == 2 and hmm_row["sd"] == [None, None]

@@ -1,0 +1,176 @@
+#!/usr/bin/env python
+"""Run one table's grid of experiments over several seeds and write it up beside the paper.
+
+    scripts/reproduce.py --table twitter --seeds 3
+    scripts/reproduce.py --table wsj --seeds 1 --only "NHMM" --threads 2
+    scripts/reproduce.py --table configs/tables/my_table.yaml --dry-run
+
+A table (configs/tables/NAME.yaml) names a metric (a dotted path into results.json, e.g.
+test.accuracy, or a list of them), and rows, each a run config and optionally the paper's
+figure(s). Every (row, seed) runs into RUNS/<row>-s<seed> (default runs/tables/NAME) with
+scripts/run_vsl.py or scripts/run_hmm.py (a config with a "model" setting is an HMM run). A run
+whose results.json exists is skipped, so the grid resumes after a stop; a VSL run that was
+interrupted is continued with --resume. Writes results/NAME.json and results/NAME.md: mean +- sd
+over seeds (sample standard deviation), the paper's figure beside each cell, every command, seed
+and commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from vsl.checkpoint import atomic_write_bytes, atomic_write_json
+from vsl.errors import VslError
+from vsl.experiment import git_commit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_table(name: str) -> tuple[str, dict]:
+    path = Path(name) if name.endswith((".yaml", ".yml")) else ROOT / "configs" / "tables" / f"{name}.yaml"
+    try:
+        table = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise VslError(f"{path}: cannot read the table: {err}") from None
+    if not isinstance(table, dict) or not table.get("rows") or "metric" not in table:
+        raise VslError(f"{path}: a table needs a metric and rows")
+    metrics = table["metric"] if isinstance(table["metric"], list) else [table["metric"]]
+    for row in table["rows"]:
+        if "name" not in row or "config" not in row:
+            raise VslError(f"{path}: every row needs a name and a config")
+        paper = row.get("paper")
+        row["paper"] = [None] * len(metrics) if paper is None else (paper if isinstance(paper, list) else [paper])
+        if len(row["paper"]) != len(metrics):
+            raise VslError(f"{path}: row {row['name']!r} gives {len(row['paper'])} paper figures for {len(metrics)} metrics")
+    return path.stem, {**table, "metrics": metrics}
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+
+
+def is_hmm(config: Path) -> bool:
+    return "model" in (yaml.safe_load(config.read_text(encoding="utf-8")) or {})
+
+
+def run_command(config: Path, seed: int, out: Path, threads: int | None) -> list[str]:
+    """The command that trains (or, for an interrupted VSL run, continues) one cell's run."""
+    script = ROOT / "scripts" / ("run_hmm.py" if is_hmm(config) else "run_vsl.py")
+    limits = ["--threads", str(threads)] if threads else []
+    results = out / "results.json"
+    if results.is_file() and json.loads(results.read_text()).get("interrupted") and (out / "last.pt").is_file():
+        return [sys.executable, str(script), "--resume", str(out), *limits, "--no-progress"]
+    return [sys.executable, str(script), "--config", str(config), "--seed", str(seed), "--out", str(out),
+            *limits, "--no-progress"]
+
+
+def finished(out: Path) -> bool:
+    results = out / "results.json"
+    return results.is_file() and not json.loads(results.read_text()).get("interrupted")
+
+
+def lookup(results: dict, path: str) -> float:
+    value = results
+    for key in path.split("."):
+        value = value[key]
+    return float(value)
+
+
+def summarize(table: dict, runs: Path, seeds: list[int]) -> list[dict]:
+    rows = []
+    for row in table["rows"]:
+        cells, sources = [], []
+        for seed in seeds:
+            results_file = runs / f"{slug(row['name'])}-s{seed}" / "results.json"
+            if results_file.is_file():
+                results = json.loads(results_file.read_text())
+                cells.append([lookup(results, metric) for metric in table["metrics"]])
+                sources.append({"seed": seed, "run": str(results_file.parent), "command": results.get("command"),
+                                "commit": results.get("commit"), "interrupted": results.get("interrupted", False)})
+        columns = list(zip(*cells)) if cells else [[] for _ in table["metrics"]]
+        rows.append({"name": row["name"], "config": row["config"], "paper": row["paper"], "seeds": len(cells),
+                     "mean": [statistics.fmean(c) if c else None for c in columns],
+                     "sd": [statistics.stdev(c) if len(c) > 1 else None for c in columns],
+                     "values": [list(c) for c in columns], "runs": sources})
+    return rows
+
+
+def markdown(title: str, table: dict, rows: list[dict], command: str, commit: str | None) -> str:
+    def cell(mean, sd):
+        if mean is None:
+            return "not run"
+        return f"{100 * mean:.1f}" + (f" ± {100 * sd:.1f}" if sd is not None else "")
+
+    headers = [f"{metric} (ours)" if len(table["metrics"]) > 1 else "ours" for metric in table["metrics"]]
+    lines = [f"# {title}", "", f"`{command}` at commit `{commit}`. Ours: mean ± sample sd over the seeds "
+             "run (in %); paper: the published figure.", "",
+             "| model | " + " | ".join(f"{h} | paper" for h in headers) + " | seeds |",
+             "|---|" + "---|---|" * len(headers) + "---|"]
+    for row in rows:
+        pairs = [f"{cell(m, s)} | {'—' if p is None else p}" for m, s, p in zip(row["mean"], row["sd"], row["paper"])]
+        lines.append(f"| {row['name']} | " + " | ".join(pairs) + f" | {row['seeds']} |")
+    lines += ["", "Runs:", ""]
+    for row in rows:
+        for source in row["runs"]:
+            note = " (stopped early)" if source["interrupted"] else ""
+            lines.append(f"- {row['name']}, seed {source['seed']}{note}: `{source['command']}` "
+                         f"(commit `{source['commit']}`)")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--table", required=True, help="a name in configs/tables or a YAML file")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (3)")
+    parser.add_argument("--runs", help="folder of the runs (default runs/tables/<table>)")
+    parser.add_argument("--out", help="output path without extension (default results/<table>)")
+    parser.add_argument("--only", nargs="*", help="run only these rows (the table still lists all)")
+    parser.add_argument("--threads", type=int, help="threads per run")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands still to run and stop")
+    args = parser.parse_args(argv)
+    command = " ".join(["scripts/reproduce.py", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        name, table = load_table(args.table)
+        runs = Path(args.runs or f"runs/tables/{name}")
+        seeds = list(range(args.seeds))
+        for row in table["rows"]:
+            if args.only and row["name"] not in args.only:
+                continue
+            for seed in seeds:
+                out = runs / f"{slug(row['name'])}-s{seed}"
+                if finished(out):
+                    continue
+                todo = run_command(ROOT / row["config"] if not Path(row["config"]).is_absolute() else Path(row["config"]),
+                                   seed, out, args.threads)
+                print(" ".join(todo), file=sys.stderr, flush=True)
+                if not args.dry_run:
+                    subprocess.run(todo, check=True)
+    except VslError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as err:
+        print(f"error: a run failed (exit {err.returncode}): {' '.join(err.cmd)}", file=sys.stderr)
+        return 1
+    if args.dry_run:
+        return 0
+    rows = summarize(table, runs, seeds)
+    out = Path(args.out or f"results/{name}")
+    commit = git_commit()
+    atomic_write_json(out.with_suffix(".json"), {"table": name, "title": table.get("title", name),
+                                                 "metrics": table["metrics"], "seeds": seeds, "command": command,
+                                                 "commit": commit, "rows": rows})
+    atomic_write_bytes(out.with_suffix(".md"), markdown(table.get("title", name), table, rows, command, commit).encode())
+    print(out.with_suffix(".md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
