@@ -89,10 +89,31 @@ def test_unlabeled_batch_trains_the_generative_side_not_the_classifier(twitter_s
     model = _tagger(twitter_collator)
     objective = _objective(model, train, unlabeled).train()
     batch = twitter_collator(unlabeled, range(5), with_tags=False)
-    objective._part_loss("unlabeled", batch, beta=0.5, labeled=False).backward()
+    objective.parts_loss([("unlabeled", batch, 1.0)], beta=0.5).backward()
     assert model.classifier.weight.grad is None
     assert model.decoder.net[0].weight.grad.abs().sum() > 0
     assert model.heads["y"].linear.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("latent", ["gauss", "flat", "hier"])
+def test_one_stacked_pass_gives_the_loss_of_the_parts_taken_alone(latent, twitter_slice, twitter_collator):
+    """Labeled and unlabeled batches of different widths and character tables run as one stacked
+    batch; its loss must be the weighted sum of the parts' own losses (posterior means, so no
+    sampling noise), with non-trivial priors."""
+    train, dev = twitter_slice
+    model = _tagger(twitter_collator, latent)
+    objective = _objective(model, train, dev[:8]).train()
+    objective.parts_loss([("labeled", twitter_collator(train[:6], range(6)), 1.0),
+                          ("unlabeled", twitter_collator(dev[:8], range(8), with_tags=False), 1.0)], beta=1.0)
+    objective.commit_step()  # priors of these sentences are now their posteriors, not N(0, I)
+    objective.eval()
+    labeled = twitter_collator(train[2:6], range(2, 6))
+    unlabeled = twitter_collator(dev[:8], range(8), with_tags=False)
+    assert labeled.words.shape[1] != unlabeled.words.shape[1]
+    together = objective.parts_loss([("labeled", labeled, 1.0), ("unlabeled", unlabeled, 0.3)], beta=0.6)
+    apart = (objective.parts_loss([("labeled", labeled, 1.0)], beta=0.6)
+             + objective.parts_loss([("unlabeled", unlabeled, 0.3)], beta=0.6))
+    torch.testing.assert_close(together, apart, rtol=1e-5, atol=1e-5)
 
 
 def test_training_writes_priors_and_advances_annealing(twitter_slice, twitter_collator):

@@ -29,7 +29,7 @@ from pyro import poutine
 from pyro.infer import TraceMeanField_ELBO
 from torch import nn
 
-from vsl.data.batching import Batch, BatchStream
+from vsl.data.batching import Batch, BatchStream, stack_batches
 from vsl.encoders import SentenceEncoder
 from vsl.latent import GaussianHead, reparameterize
 
@@ -145,12 +145,13 @@ class VariationalTagger(nn.Module):
                 with poutine.scale(scale=beta):
                     pyro.sample(name, _PointNormal(post.mean, torch.exp(0.5 * post.logvar), post.value).to_event(1))
 
-    def negative_elbo(self, batch: Batch, posteriors: dict[str, Posterior], priors: dict, alpha: float,
-                      beta: float) -> torch.Tensor:
-        """alpha * sum over real tokens of [-log p(x_t|.) + beta * KL(q_t || prior_t)]."""
+    def negative_elbo(self, batch: Batch, posteriors: dict[str, Posterior], priors: dict,
+                      alpha: float | torch.Tensor, beta: float) -> torch.Tensor:
+        """alpha * sum over real tokens of [-log p(x_t|.) + beta * KL(q_t || prior_t)];
+        ``alpha`` a number or a tensor that broadcasts to (B, T) (per-sentence weights)."""
         if not self.variational:
             nll = self.reconstruction_nll(batch, {n: p.value for n, p in posteriors.items()})
-            return alpha * nll[batch.mask].sum()
+            return (alpha * nll)[batch.mask].sum()
         with pyro.validation_enabled(False):  # shapes are fixed by construction; checks cost ~3 ms a step
             return self._elbo.differentiable_loss(self._model, self._guide, batch, posteriors, priors, alpha, beta)
 
@@ -256,33 +257,50 @@ class VariationalObjective(nn.Module):
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
         self._pending: list[tuple[str, Batch, dict[str, Posterior]]] = []
 
-    def _priors(self, part: str, batch: Batch) -> dict:
-        stores = self.priors[part]
-        return {name: stores[name].gather(batch.indices, batch.lengths, batch.words.shape[1])
-                for name in self.model.names}
+    def parts_loss(self, parts: list[tuple[str, Batch, float]], beta: float) -> torch.Tensor:
+        """sum over parts of ``weight`` / (the part's token count) * (its negative ELBO, plus
+        the cross-entropy of its tags for the "labeled" part), each part a (name, batch,
+        weight) triple.
 
-
-    def _part_loss(self, part: str, batch: Batch, beta: float, labeled: bool) -> torch.Tensor:
+        All parts go through the encoder, the posteriors, the decoder and the pyro ELBO as one
+        stacked batch, the per-part weights entering as a per-sentence ``poutine.scale``: the
+        same loss as part by part, in one pass with half the sequential GRU steps."""
         model = self.model
+        batch = parts[0][1]
+        for _, more, _ in parts[1:]:
+            batch = stack_batches(batch, more)
+        width = batch.words.shape[1]
         sample = model.variational and self.training
         posteriors = model.posteriors(model.encoder(batch), sample)
-        priors = self._priors(part, batch) if model.variational else {}
-        total = model.negative_elbo(batch, posteriors, priors, self.alpha, beta)
-        if labeled:
-            logits = model.tag_logits(posteriors)
-            total = total + nn.functional.cross_entropy(logits[batch.mask], batch.tags[batch.mask], reduction="sum")
-        if model.variational and self.training:
-            self._pending.append((part, batch, posteriors))
-        return total / batch.n_tokens
+        weights = torch.cat([torch.full((part.words.shape[0], 1), weight / part.n_tokens, device=batch.words.device)
+                             for _, part, weight in parts])
+        priors = {}
+        if model.variational:
+            gathered = [{n: self.priors[name][n].gather(part.indices, part.lengths, width) for n in model.names}
+                        for name, part, _ in parts]
+            priors = {n: tuple(torch.cat([g[n][i] for g in gathered]) for i in (0, 1)) for n in model.names}
+        total = model.negative_elbo(batch, posteriors, priors, self.alpha * weights, beta)
+        first = 0
+        for name, part, weight in parts:
+            rows = slice(first, first + part.words.shape[0])
+            first = rows.stop
+            if name == "labeled":
+                logits = model.tag_logits(posteriors)[rows]
+                total = total + weight / part.n_tokens * nn.functional.cross_entropy(
+                    logits[part.mask_in(width)], part.tags[part.mask], reduction="sum")
+            if model.variational and self.training:
+                self._pending.append((name, part, {n: Posterior(p.mean[rows], p.logvar[rows], p.value[rows])
+                                                   for n, p in posteriors.items()}))
+        return total
 
     def loss(self, batch: MixedBatch) -> torch.Tensor:
         """The step's loss; in training mode its prior updates wait for :meth:`commit_step`."""
         self._pending = []
         beta = self.annealing(int(self.steps) + 1) if self.model.variational else 0.0
-        total = self._part_loss("labeled", batch.labeled, beta, labeled=True)
+        parts = [("labeled", batch.labeled, 1.0)]
         if batch.unlabeled is not None:
-            total = total + self.unlabeled_weight * self._part_loss("unlabeled", batch.unlabeled, beta, labeled=False)
-        return total
+            parts.append(("unlabeled", batch.unlabeled, self.unlabeled_weight))
+        return self.parts_loss(parts, beta)
 
     def commit_step(self) -> None:
         """Write the prior updates of the last training :meth:`loss` and count its step."""

@@ -39,9 +39,36 @@ class Batch:
     def n_tokens(self) -> int:
         return int(self.lengths.sum())
 
+    def mask_in(self, width: int) -> torch.Tensor:
+        """The mask padded (with False) to ``width`` positions, e.g. inside a stacked batch."""
+        return _pad_to(self.mask, width)
+
     def describe(self) -> str:
         """Which sentences the batch holds, for error reports."""
         return "sentences " + ", ".join(map(str, self.indices.tolist()))
+
+
+def _pad_to(tensor: torch.Tensor, width: int) -> torch.Tensor:
+    return torch.nn.functional.pad(tensor, (0, width - tensor.shape[1]))
+
+
+def stack_batches(first: Batch, second: Batch) -> Batch:
+    """One batch holding the rows of ``first`` then those of ``second`` (padded to the longer
+    sentence and word), so that one encoder pass serves both; ``indices`` keep each row's
+    position in its own dataset. Tags are kept only when both batches carry them."""
+    width = max(first.words.shape[1], second.words.shape[1])
+    letters = max(first.chars.shape[1], second.chars.shape[1])
+    both = first.tags is not None and second.tags is not None
+    return Batch(
+        words=torch.cat([_pad_to(first.words, width), _pad_to(second.words, width)]),
+        mask=torch.cat([_pad_to(first.mask, width), _pad_to(second.mask, width)]),
+        lengths=torch.cat([first.lengths, second.lengths]),
+        types=torch.cat([_pad_to(first.types, width), _pad_to(second.types, width) + first.chars.shape[0]]),
+        chars=torch.cat([_pad_to(first.chars, letters), _pad_to(second.chars, letters)]),
+        char_lengths=torch.cat([first.char_lengths, second.char_lengths]),
+        indices=torch.cat([first.indices, second.indices]),
+        tags=torch.cat([_pad_to(first.tags, width), _pad_to(second.tags, width)]) if both else None,
+    )
 
 
 class Collator:
