@@ -6,8 +6,8 @@
     scripts/reproduce.py --table configs/tables/my_table.yaml --dry-run
 
 A table (configs/tables/NAME.yaml) names a metric (a dotted path into results.json, e.g.
-test.accuracy, or a list of them), and rows, each a run config and optionally the paper's
-figure(s). Every (row, seed) runs into RUNS/<row>-s<seed> (default runs/tables/NAME) with
+test.accuracy, or a list of them), rows, each a run config and optionally the paper's
+figure(s), and optional notes printed under the table. Every (row, seed) runs into RUNS/<row>-s<seed> (default runs/tables/NAME) with
 scripts/run_vsl.py or scripts/run_hmm.py (a config with a "model" setting is an HMM run). A run
 whose results.json exists is skipped, so the grid resumes after a stop; a VSL run that was
 interrupted is continued with --resume. Writes results/NAME.json and results/NAME.md: mean +- sd
@@ -117,6 +117,8 @@ def markdown(title: str, table: dict, rows: list[dict], command: str, commit: st
     for row in rows:
         pairs = [f"{cell(m, s)} | {'—' if p is None else p}" for m, s, p in zip(row["mean"], row["sd"], row["paper"])]
         lines.append(f"| {row['name']} | " + " | ".join(pairs) + f" | {row['seeds']} |")
+    if table.get("notes"):
+        lines += ["", table["notes"].strip()]
     lines += ["", "Runs:", ""]
     for row in rows:
         for source in row["runs"]:
@@ -135,6 +137,7 @@ def main(argv=None) -> int:
     parser.add_argument("--only", nargs="*", help="run only these rows (the table still lists all)")
     parser.add_argument("--threads", type=int, help="threads per run")
     parser.add_argument("--dry-run", action="store_true", help="print the commands still to run and stop")
+    parser.add_argument("--report-only", action="store_true", help="run nothing: write the table from the finished runs")
     args = parser.parse_args(argv)
     command = " ".join(["scripts/reproduce.py", *(sys.argv[1:] if argv is None else argv)])
     try:
@@ -142,7 +145,7 @@ def main(argv=None) -> int:
         runs = Path(args.runs or f"runs/tables/{name}")
         seeds = list(range(args.seeds))
         for row in table["rows"]:
-            if args.only and row["name"] not in args.only:
+            if args.report_only or (args.only and row["name"] not in args.only):
                 continue
             for seed in seeds:
                 out = runs / f"{slug(row['name'])}-s{seed}"

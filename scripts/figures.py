@@ -1,0 +1,92 @@
+#!/usr/bin/env python
+"""Draw the papers' figures from finished runs.
+
+    scripts/figures.py tsne --data twitter --run "BiGRU h=runs/final/twitter_baseline_s0:h" \\
+        --run "VSL-GG-Hier y=runs/final/twitter_hier_labeled_s0:y" --out results/figures/tsne_twitter.png
+    scripts/figures.py confusion --run runs/wsj/nhmm_s0 --data wsj --out results/figures/nhmm_wsj_confusion.png
+
+tsne: per --run "TITLE=RUN_DIR:LATENT" (LATENT y or z for VSL runs, h for the baseline's BiGRU
+states), the posterior means of the first --tokens test tokens, t-SNE'd and coloured by gold
+tag (Chen et al. 2018, Figure 3). confusion: the clusters of an HMM run (its tags.txt) against
+the gold tags of the test split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from vsl.analysis import latent_vectors
+from vsl.data.batching import Collator
+from vsl.data.registry import load_dataset, resolve_dataset
+from vsl.errors import VslError
+from vsl.experiment import load_run
+from vsl.figures import cluster_confusion, latent_tsne
+
+
+def first_tokens(sentences, limit: int):
+    """The leading sentences holding at most ``limit`` tokens in all."""
+    kept, total = [], 0
+    for sentence in sentences:
+        if total + len(sentence) > limit:
+            break
+        kept.append(sentence)
+        total += len(sentence)
+    return kept
+
+
+def tsne(args) -> None:
+    corpus = load_dataset(resolve_dataset(args.data, args.data_root), with_raw=False)
+    sentences = first_tokens(corpus.test, args.tokens)
+    tags = [tag for s in sentences for tag in s.tags]
+    panels = []
+    for spec in args.run:
+        title, sep, rest = spec.partition("=")
+        folder, colon, latent = rest.rpartition(":")
+        if not sep or not colon:
+            raise VslError(f"--run takes TITLE=RUN_DIR:LATENT; got {spec!r}")
+        model, vocabs, _ = load_run(folder)
+        panels.append((title, latent_vectors(model, sentences, Collator(vocabs), latent)))
+    latent_tsne(panels, tags, args.out, seed=args.seed)
+
+
+def confusion(args) -> None:
+    corpus = load_dataset(resolve_dataset(args.data, args.data_root), with_raw=False)
+    lines = (Path(args.run) / "tags.txt").read_text().splitlines()
+    if len(lines) != len(corpus.test):
+        raise VslError(f"{args.run}/tags.txt has {len(lines)} sentences, the test split {len(corpus.test)}")
+    clusters = [int(c) for line in lines for c in line.split()]
+    gold = [tag for s in corpus.test for tag in s.tags]
+    if len(clusters) != len(gold):
+        raise VslError(f"{args.run}/tags.txt has {len(clusters)} tokens, the test split {len(gold)}")
+    cluster_confusion(gold, np.array(clusters), args.out, args.title or f"{args.run}: clusters against gold tags")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="figure", required=True)
+    for name in ("tsne", "confusion"):
+        sub = commands.add_parser(name)
+        sub.add_argument("--data", required=True)
+        sub.add_argument("--data-root")
+        sub.add_argument("--out", required=True)
+        sub.add_argument("--seed", type=int, default=0)
+    commands.choices["tsne"].add_argument("--run", action="append", required=True, metavar="TITLE=RUN_DIR:LATENT")
+    commands.choices["tsne"].add_argument("--tokens", type=int, default=2000, help="test tokens to embed (2,000)")
+    commands.choices["confusion"].add_argument("--run", required=True, help="an HMM run folder (tags.txt)")
+    commands.choices["confusion"].add_argument("--title")
+    args = parser.parse_args(argv)
+    try:
+        (tsne if args.figure == "tsne" else confusion)(args)
+    except VslError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
