@@ -47,6 +47,7 @@ class HmmConfig(Settings):
     max_updates_per_batch: int = 6
     tolerance: float = 1e-4
     grad_clip: float = 5.0
+    checkpoint_every: int = 20  # batches between training checkpoints (last.pt) for --resume
     lstm_layers: int = 3
     dropout: float = 0.5
     char_dim: int = 15

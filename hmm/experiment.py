@@ -21,7 +21,7 @@ from hmm.config import HmmConfig
 from hmm.models import CategoricalHMM, NeuralHMM
 from hmm.train import cap_length, corpus_log_likelihood, tag_corpus, train_neural_hmm
 from vsl.checkpoint import (CheckpointError, RunMetadata, atomic_write_bytes, atomic_write_json, load_metadata,
-                            load_tensors, save_model)
+                            load_tensors, save_metadata, save_model, save_tensors)
 from vsl.data.batching import Collator, bucketed_order, iterate_batches
 from vsl.data.readers import Sentence
 from vsl.data.registry import load_dataset, resolve_dataset
@@ -64,10 +64,11 @@ def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
 
 
 def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progress: bool,
-          cluster: Cluster = SINGLE_PROCESS) -> float | None:
+          cluster: Cluster = SINGLE_PROCESS, out_dir: Path | None = None, resume: dict | None = None) -> float | None:
     """Train ``model`` on ``labeled`` sentences (joint likelihood with their tags) and
     ``unlabeled`` ones (marginal likelihood); returns the final per-token log p(x) of all of them
-    (on rank 0; other ranks of a data-parallel run get None)."""
+    (on rank 0; other ranks of a data-parallel run get None). A single-process neural HMM writes
+    ``out_dir/last.pt`` every ``config.checkpoint_every`` batches; ``resume`` continues from one."""
     everything = [*labeled, *unlabeled]
     if config.model == "hmm":
         batches = [b.to(config.device) for b in
@@ -96,18 +97,35 @@ def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progr
             sentences = parts[0][1] if tagged else parts[1][1]
             yield collate([sentences[i] for i in group], group, with_tags=tagged)
 
+    checkpoints = out_dir is not None and not cluster.distributed
     train_neural_hmm(model, batches, config.epochs, lr=config.lr,
                      max_updates_per_batch=config.max_updates_per_batch, tolerance=config.tolerance,
                      grad_clip=config.grad_clip, device=cluster.device, progress=progress,
-                     log=lambda line: print(line, file=sys.stderr) if cluster.main else None, cluster=cluster)
+                     log=lambda line: print(line, file=sys.stderr) if cluster.main else None, cluster=cluster,
+                     checkpoint_every=config.checkpoint_every,
+                     save_checkpoint=(lambda state: save_tensors(out_dir / LAST, state)) if checkpoints else None,
+                     resume=resume)
     if not cluster.main:
         return None
     return corpus_log_likelihood(model, iterate_batches(everything, collate, config.eval_batch_size,
                                                         with_tags=False), cluster.device)
 
 
-def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: str | None = None) -> dict | None:
-    """Load, train, tag the test split, score, and write the run's files into ``out_dir``.
+LAST = "last.pt"  # the neural HMM's training checkpoint in a run folder
+
+
+def load_resumable(out_dir: str | Path) -> HmmConfig:
+    """The settings of the neural-HMM run in ``out_dir`` that :func:`run` can resume."""
+    metadata = load_metadata(out_dir)
+    if metadata.family != "hmm" or not (Path(out_dir) / LAST).exists():
+        raise CheckpointError(f"{out_dir}: no neural-HMM training checkpoint ({LAST}) to resume from")
+    return HmmConfig.from_dict(metadata.config, str(Path(out_dir) / "config.json"))
+
+
+def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: str | None = None,
+        resume: bool = False) -> dict | None:
+    """Load, train, tag the test split, score, and write the run's files into ``out_dir``;
+    ``resume=True`` continues a stopped neural-HMM run from its ``last.pt``.
 
     Started by ``torchrun``, the processes train one neural HMM data-parallel
     (:mod:`vsl.distributed`); rank 0 tags, scores, writes and returns the results, the other
@@ -115,14 +133,15 @@ def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: 
     config = config.resolved()
     cluster = join(config.device)
     try:
-        if cluster.distributed and config.model != "nhmm":
-            raise VslError("Baum-Welch (--model hmm) runs in one process; torchrun trains the neural HMM")
-        return _run(config, Path(out_dir), progress and cluster.main, command, cluster)
+        if cluster.distributed and (config.model != "nhmm" or resume):
+            raise VslError("torchrun trains the neural HMM from the start; Baum-Welch and --resume run in one process")
+        return _run(config, Path(out_dir), progress and cluster.main, command, cluster, resume)
     finally:
         leave()
 
 
-def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, cluster: Cluster) -> dict | None:
+def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, cluster: Cluster,
+         resume: bool) -> dict | None:
     commit = git_commit()
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -153,7 +172,16 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
     collate = Collator(vocabs)
     seed_everything(config.seed)
     model = build_model(config, vocabs.words.items).to(cluster.device)
-    log_likelihood = train(config, model, labeled_cap.sentences, unlabeled_cap.sentences, collate, progress, cluster)
+    metadata = RunMetadata("hmm", config.to_dict(), vocabs.to_dict(), corpus.spec.tokenizer)
+    checkpoint = None
+    if resume:
+        if load_metadata(out_dir).vocabs != metadata.vocabs:
+            raise CheckpointError(f"{out_dir}: its vocabularies differ from the ones its settings give now")
+        checkpoint = load_tensors(out_dir / LAST)
+    if cluster.main:
+        save_metadata(out_dir, metadata)
+    log_likelihood = train(config, model, labeled_cap.sentences, unlabeled_cap.sentences, collate, progress, cluster,
+                           out_dir, checkpoint)
     spread = cluster.replica_spread(model)
     if not cluster.main:
         return None
@@ -181,12 +209,12 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
                  "max_length": config.max_length, "test": _counts(test), "vocabulary": len(vocabs.words)},
         "world_size": cluster.world,
         "replica_spread": spread,
+        "resumed": resume,
         "commit": commit,
         "command": command,
         "config": config.to_dict(),
     }
-    save_model(out_dir, "model", model.state_dict(),
-               RunMetadata("hmm", config.to_dict(), vocabs.to_dict(), corpus.spec.tokenizer))
+    save_model(out_dir, "model", model.state_dict(), metadata)
     atomic_write_bytes(out_dir / "tags.txt",
                        "".join(" ".join(map(str, tags)) + "\n" for tags in clusters).encode("utf-8"))
     atomic_write_json(out_dir / "results.json", results)

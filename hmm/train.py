@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Callable, Iterable, NamedTuple, Sequence
 
 import torch
@@ -45,16 +46,24 @@ def cap_length(sentences: Sequence[Sentence], max_length: int | None) -> LengthC
 def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs: int, lr: float = 1e-3,
                      max_updates_per_batch: int = 6, tolerance: float = 1e-4, grad_clip: float = 5.0,
                      device: str | torch.device = "cpu", progress: bool = True,
-                     log: Callable[[str], None] | None = print, cluster: Cluster = SINGLE_PROCESS) -> list[float]:
+                     log: Callable[[str], None] | None = print, cluster: Cluster = SINGLE_PROCESS,
+                     checkpoint_every: int | None = None, save_checkpoint: Callable[[dict], None] | None = None,
+                     resume: dict | None = None) -> list[float]:
     """Maximise the marginal likelihood of a :class:`~hmm.models.NeuralHMM` (or any module whose
     ``loss(batch)`` is -log p(x) per token) with Adam.
 
-    ``batches_fn(epoch)`` gives the epoch's batches. Each batch gets up to
-    ``max_updates_per_batch`` updates of the mean per-token log-likelihood; the loop moves on
-    when ``|ll - ll_previous| < tolerance * |ll_previous|`` between consecutive evaluations.
-    Returns, per epoch, the per-token log-likelihood of its batches as last evaluated (i.e.
-    before each batch's final update). A non-finite log-likelihood or gradient raises
-    :class:`~vsl.train.NonFiniteError` naming the epoch and batch, before any update from it.
+    ``batches_fn(epoch)`` gives the epoch's batches, the same ones each time it is called for
+    that epoch. Each batch gets up to ``max_updates_per_batch`` updates of the mean per-token
+    log-likelihood; the loop moves on when ``|ll - ll_previous| < tolerance * |ll_previous|``
+    between consecutive evaluations. Returns, per epoch, the per-token log-likelihood of its
+    batches as last evaluated (i.e. before each batch's final update). A non-finite
+    log-likelihood or gradient raises :class:`~vsl.train.NonFiniteError` naming the epoch and
+    batch, before any update from it.
+
+    ``save_checkpoint`` receives the training state (weights, Adam, position in the epoch,
+    running sums, torch random state) every ``checkpoint_every`` batches; ``resume`` continues
+    from one, skipping the batches its epoch had done, so the result is that of a run never
+    stopped.
 
     In data-parallel training every rank passes its own batches (as many per epoch on every
     rank); the gradients are averaged by DistributedDataParallel and the stopping test reads
@@ -64,14 +73,20 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
         raise VslError(f"need epochs >= 0 and max_updates_per_batch >= 1; got {epochs}, {max_updates_per_batch}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = loss_function(model, cluster)
-    history = []
+    state = {"epoch": 0, "batch": 0, "total": 0.0, "tokens": 0, "updates": 0, "history": []}
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        torch.set_rng_state(resume["rng"])
+        state = dict(resume["trainer"])
     model.train()
-    for epoch in range(epochs):
-        total, tokens, updates = 0.0, 0, 0
-        bar = tqdm(batches_fn(epoch), disable=not progress, dynamic_ncols=True, desc=f"epoch {epoch + 1}",
-                   mininterval=2.0)
-        for number, batch in enumerate(bar, 1):
+    while state["epoch"] < epochs:
+        epoch = state["epoch"]
+        bar = tqdm(itertools.islice(batches_fn(epoch), state["batch"], None), disable=not progress,
+                   dynamic_ncols=True, desc=f"epoch {epoch + 1}", mininterval=2.0, initial=state["batch"])
+        for batch in bar:
             batch = batch.to(device)
+            state["batch"] += 1
             previous = None
             for _ in range(max_updates_per_batch):
                 loss = loss_fn(batch)
@@ -80,19 +95,29 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
                 if previous is not None and abs(current - previous) < tolerance * abs(previous):
                     break
                 apply_update(model, optimizer, loss, grad_clip,
-                             f"epoch {epoch + 1}, batch {number} ({batch.describe()})", cluster)
-                updates += 1
+                             f"epoch {epoch + 1}, batch {state['batch']} ({batch.describe()})", cluster)
+                state["updates"] += 1
                 previous = current
-            total += current * n_tokens
-            tokens += n_tokens
-            bar.set_postfix(ll=f"{total / tokens:.4f}", refresh=False)
-        if not tokens:
+            state["total"] += current * n_tokens
+            state["tokens"] += n_tokens
+            bar.set_postfix(ll=f"{state['total'] / state['tokens']:.4f}", refresh=False)
+            if save_checkpoint is not None and checkpoint_every and state["batch"] % checkpoint_every == 0:
+                save_checkpoint(_training_state(model, optimizer, state))
+        if not state["tokens"]:
             raise VslError("training needs at least one sentence")
-        history.append(total / tokens)
+        state["history"] = [*state["history"], state["total"] / state["tokens"]]
         if log is not None:
-            log(f"epoch {epoch + 1}/{epochs}: log-likelihood per token {history[-1]:.4f} "
-                f"({updates} updates)")
-    return history
+            log(f"epoch {epoch + 1}/{epochs}: log-likelihood per token {state['history'][-1]:.4f} "
+                f"({state['updates']} updates)")
+        state.update(epoch=epoch + 1, batch=0, total=0.0, tokens=0, updates=0)
+    if save_checkpoint is not None:  # trained: a resumed run goes straight to tagging
+        save_checkpoint(_training_state(model, optimizer, state))
+    return state["history"]
+
+
+def _training_state(model, optimizer, counters: dict) -> dict:
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
+            "trainer": dict(counters)}
 
 
 @torch.no_grad()

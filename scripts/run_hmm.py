@@ -16,7 +16,9 @@ the defaults below, then --config (YAML, or the config.json a run saved), then t
 
 Writes OUT/results.json (M-1, 1-1 optimal and greedy, V-measure, per-token log-likelihood,
 settings, data counts, commit), OUT/tags.txt (one line per test sentence: its cluster ids) and
-the model (OUT/model.pt, config.json, vocab.json; see vsl.checkpoint).
+the model (OUT/model.pt, config.json, vocab.json; see vsl.checkpoint). A neural-HMM run also
+keeps OUT/last.pt, its training state every --checkpoint-every batches: --resume OUT continues
+a stopped or killed run from there with its saved settings.
 """
 
 from __future__ import annotations
@@ -26,14 +28,18 @@ import json
 import sys
 
 from hmm.config import MODELS, HmmConfig
-from hmm.experiment import run
+from hmm.experiment import load_resumable, run
 from hmm.models import EMISSIONS, TRANSITIONS
 from vsl.errors import VslError
 
 
-def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool]:
+RESUME_OVERRIDES = ("threads", "device")  # settings a resumed run may change
+
+
+def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool, bool]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML/JSON file of settings")
+    parser.add_argument("--resume", metavar="OUT", help="continue the neural-HMM run in OUT from its last.pt")
     parser.add_argument("--out", help="output folder (default runs/hmm-<data>-<model>-s<seed>)")
     parser.add_argument("--data", help="wsj, twitter, ud/<Treebank>[@version] or a folder")
     parser.add_argument("--data-root", help="folder holding the datasets")
@@ -55,20 +61,29 @@ def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool]:
     parser.add_argument("--labeled-fraction", type=float)
     parser.add_argument("--unlabeled-fraction", type=float)
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--checkpoint-every", type=int, help="neural HMM: batches between training checkpoints (20)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    return HmmConfig.from_command_line(args.config, args), args.out, not args.no_progress
+    if args.resume:
+        given = [name for name in HmmConfig.field_names() if getattr(args, name, None) is not None
+                 and name not in RESUME_OVERRIDES]
+        if given or args.config or args.out:
+            parser.error("--resume takes the run's saved settings; only --threads and --device may change")
+        config = load_resumable(args.resume)
+        return config.replace(**{name: getattr(args, name) for name in RESUME_OVERRIDES}), args.resume, \
+            not args.no_progress, True
+    return HmmConfig.from_command_line(args.config, args), args.out, not args.no_progress, False
 
 
 def main(argv=None) -> int:
     try:
-        config, out, progress = parse_args(argv)
+        config, out, progress, resume = parse_args(argv)
         out = out or f"runs/hmm-{config.data.replace('/', '_')}-{config.model}-s{config.seed}"
         command = " ".join(["scripts/run_hmm.py", *(sys.argv[1:] if argv is None else argv)])
-        results = run(config, out, progress=progress, command=command)
+        results = run(config, out, progress=progress, command=command, resume=resume)
     except VslError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
