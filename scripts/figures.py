@@ -4,16 +4,19 @@
     scripts/figures.py tsne --data twitter --run "BiGRU h=runs/final/twitter_baseline_s0:h" \\
         --run "VSL-GG-Hier y=runs/final/twitter_hier_labeled_s0:y" --out results/figures/tsne_twitter.png
     scripts/figures.py confusion --run runs/wsj/nhmm_s0 --data wsj --out results/figures/nhmm_wsj_confusion.png
+    scripts/figures.py curve --table results/unlabeled_size.json --xlabel "raw tweets" --out results/figures/unlabeled_size.png
 
 tsne: per --run "TITLE=RUN_DIR:LATENT" (LATENT y or z for VSL runs, h for the baseline's BiGRU
 states), the posterior means of the first --tokens test tokens, t-SNE'd and coloured by gold
 tag (Chen et al. 2018, Figure 3). confusion: the clusters of an HMM run (its tags.txt) against
-the gold tags of the test split.
+the gold tags of the test split. curve: a scripts/reproduce.py table (its JSON) whose rows have
+an x value, e.g. dev accuracy against the number of raw tweets (Chen et al. 2018, Figure 4).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -24,7 +27,7 @@ from vsl.data.batching import Collator
 from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.errors import VslError
 from vsl.experiment import load_run
-from vsl.figures import cluster_confusion, latent_tsne
+from vsl.figures import cluster_confusion, latent_tsne, table_curve
 
 
 def first_tokens(sentences, limit: int):
@@ -65,6 +68,17 @@ def confusion(args) -> None:
     cluster_confusion(gold, np.array(clusters), args.out, args.title or f"{args.run}: clusters against gold tags")
 
 
+def curve(args) -> None:
+    try:
+        table = json.loads(Path(args.table).read_text(encoding="utf-8"))
+        table_curve(table, args.out, args.metric, args.xlabel)
+    except (OSError, json.JSONDecodeError, KeyError, ValueError) as err:
+        raise VslError(f"{args.table}: cannot draw its curve ({err})") from None
+
+
+FIGURES = {"tsne": tsne, "confusion": confusion, "curve": curve}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="figure", required=True)
@@ -78,9 +92,14 @@ def main(argv=None) -> int:
     commands.choices["tsne"].add_argument("--tokens", type=int, default=2000, help="test tokens to embed (2,000)")
     commands.choices["confusion"].add_argument("--run", required=True, help="an HMM run folder (tags.txt)")
     commands.choices["confusion"].add_argument("--title")
+    drawing = commands.add_parser("curve")
+    drawing.add_argument("--table", required=True, help="a results/NAME.json written by scripts/reproduce.py")
+    drawing.add_argument("--metric", type=int, default=0, help="which of the table's metrics (0: the first)")
+    drawing.add_argument("--xlabel", default="x")
+    drawing.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     try:
-        (tsne if args.figure == "tsne" else confusion)(args)
+        FIGURES[args.figure](args)
     except VslError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

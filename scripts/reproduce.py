@@ -7,7 +7,7 @@
 
 A table (configs/tables/NAME.yaml) names a metric (a dotted path into results.json, e.g.
 test.accuracy, or a list of them), rows, each a run config and optionally the paper's
-figure(s), and optional notes printed under the table. Every (row, seed) runs into RUNS/<row>-s<seed> (default runs/tables/NAME) with
+figure(s) and, for a curve, an ``x`` value, and optional notes printed under the table. Every (row, seed) runs into RUNS/<row>-s<seed> (default runs/tables/NAME) with
 scripts/run_vsl.py or scripts/run_hmm.py (a config with a "model" setting is an HMM run). A run
 whose results.json exists is skipped, so the grid resumes after a stop; a VSL run that was
 interrupted is continued with --resume. Writes results/NAME.json and results/NAME.md: mean +- sd
@@ -96,7 +96,8 @@ def summarize(table: dict, runs: Path, seeds: list[int]) -> list[dict]:
                 sources.append({"seed": seed, "run": str(results_file.parent), "command": results.get("command"),
                                 "commit": results.get("commit"), "interrupted": results.get("interrupted", False)})
         columns = list(zip(*cells)) if cells else [[] for _ in table["metrics"]]
-        rows.append({"name": row["name"], "config": row["config"], "paper": row["paper"], "seeds": len(cells),
+        rows.append({"name": row["name"], "x": row.get("x"), "config": row["config"], "paper": row["paper"],
+                     "seeds": len(cells),
                      "mean": [statistics.fmean(c) if c else None for c in columns],
                      "sd": [statistics.stdev(c) if len(c) > 1 else None for c in columns],
                      "values": [list(c) for c in columns], "runs": sources})

@@ -45,6 +45,7 @@ def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool]:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--unlabeled", help="auto (default), none, a dataset name, or a raw-text file")
     parser.add_argument("--unlabeled-batch-size", type=int)
+    parser.add_argument("--unlabeled-limit", type=int, help="train on this many unlabeled sentences (seeded, nested)")
     parser.add_argument("--unlabeled-weight", type=float, help="weight of the unlabeled loss (default 0.1)")
     parser.add_argument("--alpha", type=float, help="weight of the ELBO against the cross-entropy")
     parser.add_argument("--y-dim", type=int)

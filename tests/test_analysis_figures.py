@@ -48,3 +48,31 @@ def test_figures_are_written(tmp_path):
     cluster_confusion(tags, rng.integers(0, 4, size=120), tmp_path / "c.png", "test")
     for name in ("t.png", "c.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unlabeled_subsets_nest_and_zero_means_labeled_only():
+    from vsl.config import RunConfig
+    from vsl.data.splits import LabeledSplit
+    from vsl.experiment import trains_on_unlabeled, unlabeled_subset
+
+    sentences = list(range(100))
+    small = unlabeled_subset(sentences, RunConfig(unlabeled_limit=10, seed=3))
+    large = unlabeled_subset(sentences, RunConfig(unlabeled_limit=40, seed=3))
+    assert len(small) == 10 and len(large) == 40 and set(small) <= set(large) and small == sorted(small)
+    assert unlabeled_subset(sentences, RunConfig(unlabeled_limit=10, seed=3)) == small
+    assert unlabeled_subset(sentences, RunConfig()) == sentences
+    split = LabeledSplit([1], sentences, 0)
+    assert not trains_on_unlabeled(RunConfig(latent="hier", unlabeled_limit=0), split)
+    assert trains_on_unlabeled(RunConfig(latent="hier", unlabeled_limit=5), split)
+
+
+def test_table_curve_plots_rows_with_an_x(tmp_path):
+    from vsl.figures import table_curve
+
+    table = {"title": "t", "metrics": ["dev.accuracy"], "rows": [
+        {"x": 0, "mean": [0.85], "sd": [None]}, {"x": 10, "mean": [0.86], "sd": [0.01]},
+        {"x": 20, "mean": [None], "sd": [None]}]}
+    table_curve(table, tmp_path / "curve.png")
+    assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError):
+        table_curve({"metrics": ["m"], "rows": [{"x": 1, "mean": [None], "sd": [None]}]}, tmp_path / "x.png")

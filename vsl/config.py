@@ -92,6 +92,7 @@ class RunConfig(Settings):
     alpha: float = 1.0
     unlabeled_weight: float = 0.1
     unlabeled_batch_size: int = 10
+    unlabeled_limit: int | None = None  # train VSL on this many of the unlabeled sentences (Figure 4)
     kl_annealing: str = "exp"  # exp | linear | constant
     kl_rate: float = 1e-3
     kl_warmup: int = 1000

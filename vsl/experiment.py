@@ -77,6 +77,19 @@ def prepare_data(config: RunConfig) -> PreparedData:
     return PreparedData(corpus, split, vocabs, torch.from_numpy(matrix), found)
 
 
+def unlabeled_subset(sentences: list, config: RunConfig) -> list:
+    """The unlabeled sentences VSL trains on: all, or ``config.unlabeled_limit`` of them drawn by
+    a permutation seeded with the run's seed, so that smaller subsets nest in larger ones (the
+    unlabeled-data curve of Chen et al. 2018, Figure 4). Vectors and vocabularies still come
+    from all of them, so runs along the curve differ only in this."""
+    if config.unlabeled_limit is None or config.unlabeled_limit >= len(sentences):
+        return sentences
+    if config.unlabeled_limit < 0:
+        raise VslError(f"unlabeled_limit must be >= 0; got {config.unlabeled_limit}")
+    order = np.random.default_rng([config.seed, len(sentences)]).permutation(len(sentences))
+    return [sentences[i] for i in sorted(order[: config.unlabeled_limit])]
+
+
 def build_model(config: RunConfig, vocabs: Vocabularies, embeddings: torch.Tensor | None = None):
     """The model a config names, with fresh (or the given pretrained) word embeddings."""
     if config.latent not in LATENTS:
@@ -92,7 +105,8 @@ def build_model(config: RunConfig, vocabs: Vocabularies, embeddings: torch.Tenso
 
 
 def trains_on_unlabeled(config: RunConfig, split: LabeledSplit) -> bool:
-    return config.latent != "none" and config.unlabeled != "none" and bool(split.unlabeled)
+    return config.latent != "none" and config.unlabeled != "none" and config.unlabeled_limit != 0 \
+        and bool(split.unlabeled)
 
 
 def build_objective(config: RunConfig, model, split: LabeledSplit):
@@ -225,7 +239,7 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
         cluster.barrier()
     task = data.corpus.spec.task
     split = dataclasses.replace(data.split, labeled=cluster.shard(data.split.labeled),
-                                unlabeled=cluster.shard(data.split.unlabeled))
+                                unlabeled=cluster.shard(unlabeled_subset(data.split.unlabeled, config)))
     seed_everything(config.seed)
     model = build_model(config, data.vocabs, data.embeddings).to(device)
     objective = build_objective(config, model, split)
@@ -279,6 +293,8 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
         "train_seconds": round(result.seconds, 1),
         "train_tokens_per_second": round(result.tokens / max(result.seconds, 1e-9), 1),
         "data": {"labeled": _counts(data.split.labeled), "unlabeled": _counts(data.split.unlabeled),
+                 "unlabeled_trained_on": _counts(unlabeled_subset(data.split.unlabeled, config))
+                 if trains_on_unlabeled(config, data.split) else _counts([]),
                  "dev": _counts(data.corpus.dev), "test": _counts(data.corpus.test),
                  "vocabulary": len(data.vocabs.words), "with_vectors": data.embeddings_found},
         "world_size": cluster.world,

@@ -2,6 +2,8 @@
 
 * :func:`latent_tsne`: 2-D t-SNE of per-token vectors coloured by gold tag (Chen et al. 2018,
   Figure 3: the baseline's BiGRU states, VSL-G's z, and y and z of Flat and Hier).
+* :func:`table_curve`: a table's metric (mean +- sd over seeds) against its rows' ``x`` (Chen et
+  al. 2018, Figure 4: dev accuracy against the number of unlabeled tweets).
 * :func:`cluster_confusion`: how induced clusters spread over gold tags (rows: clusters in the
   order of their most frequent tag; columns: tags by frequency), each row normalised.
 """
@@ -42,6 +44,26 @@ def latent_tsne(panels: Sequence[tuple[str, np.ndarray]], tags: Sequence[str], o
         axis.set_xticks([])
         axis.set_yticks([])
     axes[0][-1].legend(markerscale=5, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="gold tag")
+    figure.tight_layout()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=120)
+    plt.close(figure)
+
+
+def table_curve(table: dict, out: str | Path, metric: int = 0, xlabel: str = "x") -> None:
+    """Plot ``table`` (a results/NAME.json of scripts/reproduce.py) as its rows' mean +- sd of
+    metric number ``metric`` against their ``x``; rows not run yet are left out."""
+    points = sorted((row["x"], row["mean"][metric], row["sd"][metric] or 0.0) for row in table["rows"]
+                    if row.get("x") is not None and row["mean"][metric] is not None)
+    if not points:
+        raise ValueError("the table has no finished rows with an x value")
+    xs, means, sds = (np.array(column) for column in zip(*points))
+    figure, axis = plt.subplots(figsize=(5, 3.5))
+    axis.errorbar(xs, 100 * means, yerr=100 * sds, marker="o", capsize=3)
+    axis.set_xlabel(xlabel)
+    axis.set_ylabel(f"{table['metrics'][metric]} (%)")
+    axis.set_title(table.get("title", ""), fontsize=8)
+    axis.grid(alpha=0.3)
     figure.tight_layout()
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=120)
