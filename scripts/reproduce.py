@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -63,7 +64,8 @@ def is_hmm(config: Path) -> bool:
 
 def run_command(config: Path, seed: int, out: Path, threads: int | None) -> list[str]:
     """The command that trains (or, for an interrupted VSL run, continues) one cell's run."""
-    script = ROOT / "scripts" / ("run_hmm.py" if is_hmm(config) else "run_vsl.py")
+    script = Path(os.path.relpath(ROOT / "scripts" / ("run_hmm.py" if is_hmm(config) else "run_vsl.py")))
+    config = Path(os.path.relpath(config))  # as a person would type it, from where reproduce runs
     limits = ["--threads", str(threads)] if threads else []
     results = out / "results.json"
     if results.is_file() and json.loads(results.read_text()).get("interrupted") and (out / "last.pt").is_file():
