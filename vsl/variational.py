@@ -272,8 +272,11 @@ class VariationalObjective(nn.Module):
         width = batch.words.shape[1]
         sample = model.variational and self.training
         posteriors = model.posteriors(model.encoder(batch), sample)
-        weights = torch.cat([torch.full((part.words.shape[0], 1), weight / part.n_tokens, device=batch.words.device)
-                             for _, part, weight in parts])
+        if len(parts) == 1:  # one weight: a plain number keeps pyro's scaling on its fast path
+            weights = parts[0][2] / parts[0][1].n_tokens
+        else:
+            weights = torch.cat([torch.full((part.words.shape[0], 1), weight / part.n_tokens,
+                                            device=batch.words.device) for _, part, weight in parts])
         priors = {}
         if model.variational:
             gathered = [{n: self.priors[name][n].gather(part.indices, part.lengths, width) for n in model.names}
