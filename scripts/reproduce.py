@@ -9,8 +9,9 @@ A table (configs/tables/NAME.yaml) names a metric (a dotted path into results.js
 test.accuracy, or a list of them), rows, each a run config and optionally the paper's
 figure(s) and, for a curve, an ``x`` value, and optional notes printed under the table. Every (row, seed) runs into RUNS/<row>-s<seed> (default runs/tables/NAME) with
 scripts/run_vsl.py or scripts/run_hmm.py (a config with a "model" setting is an HMM run). A run
-whose results.json exists is skipped, so the grid resumes after a stop; a VSL run that was
-interrupted is continued with --resume. Writes results/NAME.json and results/NAME.md: mean +- sd
+whose results.json exists is skipped, so the grid resumes after a stop; a run that was stopped
+or killed part-way (it has a last.pt) is continued with --resume. Writes results/NAME.json and
+results/NAME.md: mean +- sd
 over seeds (sample standard deviation), the paper's figure beside each cell, every command, seed
 and commit.
 """
@@ -67,8 +68,7 @@ def run_command(config: Path, seed: int, out: Path, threads: int | None) -> list
     script = Path(os.path.relpath(ROOT / "scripts" / ("run_hmm.py" if is_hmm(config) else "run_vsl.py")))
     config = Path(os.path.relpath(config))  # as a person would type it, from where reproduce runs
     limits = ["--threads", str(threads)] if threads else []
-    results = out / "results.json"
-    if results.is_file() and json.loads(results.read_text()).get("interrupted") and (out / "last.pt").is_file():
+    if (out / "last.pt").is_file():  # stopped or killed part-way: continue it
         return [sys.executable, str(script), "--resume", str(out), *limits, "--no-progress"]
     return [sys.executable, str(script), "--config", str(config), "--seed", str(seed), "--out", str(out),
             *limits, "--no-progress"]

@@ -93,6 +93,13 @@ def test_reproduce_runs_a_grid_over_seeds_and_resumes(tmp_path, twitter_folder):
     _run(args, tmp_path)  # finished runs are skipped
     assert (tmp_path / "runs" / "bigru-baseline-s0" / "results.json").stat().st_mtime == before
 
+    killed = tmp_path / "runs" / "bigru-baseline-s2"  # a run killed part-way is continued, not restarted
+    killed.mkdir()
+    (killed / "last.pt").write_bytes(b"")
+    done = subprocess.run([sys.executable, str(SCRIPTS / "reproduce.py"), *map(str, args[1:]), "--seeds", "3",
+                           "--dry-run"], capture_output=True, text=True)
+    assert f"--resume {killed}" in done.stderr and done.stderr.count("--config") == 0
+
     hmm_out = tmp_path / "hmm_table"
     _run([SCRIPTS / "reproduce.py", "--table", tmp_path / "wsj.yaml", "--seeds", "1", "--runs", tmp_path / "hmm_runs",
           "--out", hmm_out], tmp_path)
