@@ -2,8 +2,9 @@
 
 ``run(config, out_dir)`` is what ``scripts/run_vsl.py`` calls. It writes into ``out_dir``:
 ``results.json`` (dev and test scores at the best dev step, the config, the seed, data counts),
-``metrics.jsonl`` (every dev evaluation), and the model (``best.pt``, ``config.json``,
-``vocab.json``; see :mod:`vsl.checkpoint`).
+``metrics.jsonl`` (every dev evaluation), the model (``best.pt``, ``config.json``,
+``vocab.json``; see :mod:`vsl.checkpoint`), the training checkpoint ``last.pt`` that
+``resume=True`` continues from, and for VSL the prior stores (``priors.pt``).
 """
 
 from __future__ import annotations
