@@ -20,7 +20,7 @@ from tqdm import tqdm
 from hmm.config import HmmConfig
 from hmm.models import CategoricalHMM, NeuralHMM
 from hmm.train import cap_length, corpus_log_likelihood, tag_corpus, train_neural_hmm
-from vsl.checkpoint import (CheckpointError, RunMetadata, atomic_write_bytes, atomic_write_json, load_metadata,
+from vsl.checkpoint import (LAST, CheckpointError, RunMetadata, atomic_write_bytes, atomic_write_json, load_metadata,
                             load_tensors, save_metadata, save_model, save_tensors)
 from vsl.data.batching import Collator, bucketed_order, iterate_batches
 from vsl.data.readers import Sentence
@@ -109,17 +109,6 @@ def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progr
         return None
     return corpus_log_likelihood(model, iterate_batches(everything, collate, config.eval_batch_size,
                                                         with_tags=False), cluster.device)
-
-
-LAST = "last.pt"  # the neural HMM's training checkpoint in a run folder
-
-
-def load_resumable(out_dir: str | Path) -> HmmConfig:
-    """The settings of the neural-HMM run in ``out_dir`` that :func:`run` can resume."""
-    metadata = load_metadata(out_dir)
-    if metadata.family != "hmm" or not (Path(out_dir) / LAST).exists():
-        raise CheckpointError(f"{out_dir}: no neural-HMM training checkpoint ({LAST}) to resume from")
-    return HmmConfig.from_dict(metadata.config, str(Path(out_dir) / "config.json"))
 
 
 def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: str | None = None,

@@ -28,12 +28,9 @@ import json
 import sys
 
 from hmm.config import MODELS, HmmConfig
-from hmm.experiment import load_resumable, run
+from hmm.experiment import run
 from hmm.models import EMISSIONS, TRANSITIONS
 from vsl.errors import VslError
-
-
-RESUME_OVERRIDES = ("threads", "device")  # settings a resumed run may change
 
 
 def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool, bool]:
@@ -68,13 +65,11 @@ def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool, bool]:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if args.resume:
-        given = [name for name in HmmConfig.field_names() if getattr(args, name, None) is not None
-                 and name not in RESUME_OVERRIDES]
-        if given or args.config or args.out:
-            parser.error("--resume takes the run's saved settings; only --threads and --device may change")
-        config = load_resumable(args.resume)
-        return config.replace(**{name: getattr(args, name) for name in RESUME_OVERRIDES}), args.resume, \
-            not args.no_progress, True
+        try:
+            config = HmmConfig.for_resume(args, "hmm")
+        except VslError as err:
+            parser.error(str(err))
+        return config, args.resume, not args.no_progress, True
     return HmmConfig.from_command_line(args.config, args), args.out, not args.no_progress, False
 
 

@@ -24,11 +24,8 @@ import sys
 
 from vsl.config import RunConfig
 from vsl.errors import VslError
-from vsl.experiment import LATENTS, load_resumable, run
+from vsl.experiment import LATENTS, run
 from vsl.train import StopRequest
-
-RESUME_OVERRIDES = ("threads", "device")  # settings a resumed run may change
-
 
 def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,16 +74,11 @@ def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool]:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.resume:
-        given = [name for name in RunConfig.field_names() if getattr(args, name, None) is not None
-                 and name not in RESUME_OVERRIDES]
-        if given or args.config or args.out:
-            parser.error("--resume takes the run's saved settings; only --threads and --device may change")
         try:
-            config = load_resumable(args.resume)
+            config = RunConfig.for_resume(args, "vsl")
         except VslError as err:
             parser.error(str(err))
-        return config.replace(**{name: getattr(args, name) for name in RESUME_OVERRIDES}), args.resume, \
-            not args.no_progress, True
+        return config, args.resume, not args.no_progress, True
     config = RunConfig.from_command_line(args.config, args)
     if config.decoded_words == 0:
         config = dataclasses.replace(config, decoded_words=None)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import time
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -44,3 +49,22 @@ def twitter_folder(tmp_path, data_root):
         blocks = (data_root / "twitter_pos" / source).read_text(encoding="utf-8").split("\n\n")[:n]
         (folder / target).write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
     return folder
+
+
+def _kill_after_first_checkpoint(command: list[str], run_dir: Path, **popen) -> None:
+    """Start ``command`` (a training that writes ``run_dir/last.pt``), SIGKILL it as soon as its
+    first checkpoint exists, and check it died unfinished (no results.json)."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
+    deadline = time.time() + 240
+    while not (run_dir / "last.pt").exists():
+        assert time.time() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL and not (run_dir / "results.json").exists()
+
+
+@pytest.fixture
+def kill_after_first_checkpoint():
+    """The function that SIGKILLs a training run right after its first checkpoint."""
+    return _kill_after_first_checkpoint

@@ -122,26 +122,17 @@ def test_semi_supervised_neural_hmm_learns_tags_from_the_labeled_share(tmp_path,
     assert results["accuracy"] > majority + 0.1, (results["accuracy"], majority)
 
 
-def test_neural_hmm_killed_and_resumed_ends_as_an_uninterrupted_run(tmp_path, data_root, wsj_lengths):
+def test_neural_hmm_killed_and_resumed_ends_as_an_uninterrupted_run(tmp_path, data_root, wsj_lengths,
+                                                                       kill_after_first_checkpoint):
     """LSTM transitions (dropout, so the random state matters): SIGKILL after the first
     checkpoint, --resume, and the scores and final likelihood equal those of a run never stopped."""
-    import signal
-    import time
-
     args = ["--data", "wsj", "--data-root", str(data_root), "--max-sentences", "200", "--model", "nhmm",
             "--transition", "lstm", "--hidden", "16", "--states", "6", "--epochs", "2", "--batch-size", "16",
             "--lr", "0.01", "--checkpoint-every", "2"]
     _run([*args, "--out", str(tmp_path / "whole")], tmp_path)
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, str(SCRIPT), *args, "--out", str(killed), "--threads", "1",
-                                "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=tmp_path)
-    deadline = time.time() + 240
-    while not (killed / "last.pt").exists():
-        assert time.time() < deadline and process.poll() is None, process.communicate()
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL and not (killed / "results.json").exists()
+    kill_after_first_checkpoint([sys.executable, str(SCRIPT), *args, "--out", str(killed), "--threads", "1",
+                                 "--no-progress"], killed, cwd=tmp_path)
     _run(["--resume", str(killed)], tmp_path)
     expected = json.loads((tmp_path / "whole" / "results.json").read_text())
     resumed = json.loads((killed / "results.json").read_text())

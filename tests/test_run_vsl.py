@@ -108,13 +108,10 @@ def test_sigterm_stops_training_and_still_writes_results(tmp_path, twitter_folde
     assert 0.0 <= results["test"]["accuracy"] <= 1.0
 
 
-def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, twitter_folder):
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, twitter_folder, kill_after_first_checkpoint):
     """VSL-GG-Hier with unlabeled data, dropout and sampling: killed with SIGKILL after its first
     periodic checkpoint, resumed, it ends with the same scores and dev curve as a run never
     stopped."""
-    import signal
-    import time
-
     raw = tmp_path / "raw.txt"
     raw.write_text("\n".join(f"tweet number {i} is here :) @user #tag{i % 7}" for i in range(40)) + "\n",
                    encoding="utf-8")
@@ -130,15 +127,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, twitter_fold
     _run(["--config", str(config), "--out", str(whole)], tmp_path / "cache")
 
     killed = tmp_path / "killed"
-    process = subprocess.Popen([sys.executable, str(SCRIPT), "--config", str(config), "--out", str(killed),
-                                "--no-progress"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 240
-    while not (killed / "last.pt").exists():
-        assert time.time() < deadline and process.poll() is None, process.communicate()
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait(timeout=60)
-    assert process.returncode == -signal.SIGKILL and not (killed / "results.json").exists()
+    kill_after_first_checkpoint([sys.executable, str(SCRIPT), "--config", str(config), "--out", str(killed),
+                                 "--no-progress"], killed, env=env)
 
     _run(["--resume", str(killed)], tmp_path / "cache")
     expected = json.loads((whole / "results.json").read_text())

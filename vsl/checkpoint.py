@@ -18,6 +18,7 @@ from vsl import __version__
 from vsl.errors import VslError
 
 FORMAT_VERSION = 1
+LAST = "last.pt"  # a run folder's training checkpoint, what --resume continues from
 
 
 class CheckpointError(VslError):
@@ -114,6 +115,14 @@ def load_metadata(directory: str | Path) -> RunMetadata:
             or not isinstance(meta.get("tokenizer"), str):
         raise CheckpointError(f"{directory / 'config.json'}: no model family, tokenizer and settings")
     return RunMetadata(meta["family"], meta["config"], _read_json(directory / "vocab.json"), meta["tokenizer"])
+
+
+def load_resumable(directory: str | Path, family: str) -> RunMetadata:
+    """The metadata of a ``family`` run in ``directory`` that left a training checkpoint."""
+    metadata = load_metadata(directory)
+    if metadata.family != family or not (Path(directory) / LAST).exists():
+        raise CheckpointError(f"{directory}: no {family} training checkpoint ({LAST}) to resume from")
+    return metadata
 
 
 def load_model(directory: str | Path, name: str = "best") -> tuple[dict, dict, dict]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from vsl.checkpoint import load_resumable
 from vsl.errors import VslError
 
 
@@ -45,6 +46,21 @@ class Settings:
     def replace(self, **overrides):
         """A copy with the given settings changed; ``None`` values are ignored."""
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+    #: What a resumed run may change: where it runs, not what it computes.
+    RESUME_OVERRIDES = ("threads", "device")
+
+    @classmethod
+    def for_resume(cls, args, family: str):
+        """The saved settings of the ``family`` run in ``args.resume``, with only ``threads`` and
+        ``device`` taken from ``args``; any other setting (or --config/--out) given is a VslError."""
+        given = [name for name in cls.field_names() if getattr(args, name, None) is not None
+                 and name not in cls.RESUME_OVERRIDES]
+        if given or getattr(args, "config", None) or getattr(args, "out", None):
+            raise VslError("--resume takes the run's saved settings; only --threads and --device may change")
+        metadata = load_resumable(args.resume, family)
+        saved = cls.from_dict(metadata.config, str(Path(args.resume) / "config.json"))
+        return saved.replace(**{name: getattr(args, name, None) for name in cls.RESUME_OVERRIDES})
 
     @classmethod
     def from_command_line(cls, path: str | None, args):

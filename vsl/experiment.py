@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from vsl import __version__
-from vsl.checkpoint import (CheckpointError, RunMetadata, atomic_write_json, load_metadata, load_model, load_tensors,
+from vsl.checkpoint import (LAST, CheckpointError, RunMetadata, atomic_write_json, load_metadata, load_model, load_tensors,
                             save_metadata, save_tensors)
 from vsl.config import RunConfig
 from vsl.data.batching import BatchStream, Collator
@@ -196,24 +196,13 @@ def _counts(sentences) -> dict:
     return {"sentences": len(sentences), "tokens": sum(len(s) for s in sentences)}
 
 
-LAST = "last.pt"  # the training checkpoint of a run folder
-
-
-def load_resumable(out_dir: str | Path) -> RunConfig:
-    """The settings of the run in ``out_dir`` that :func:`run` can resume."""
-    metadata = load_metadata(out_dir)
-    if metadata.family != "vsl" or not (Path(out_dir) / LAST).exists():
-        raise CheckpointError(f"{out_dir}: no VSL training checkpoint ({LAST}) to resume from")
-    return RunConfig.from_dict(metadata.config, str(Path(out_dir) / "config.json"))
-
-
 def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: str | None = None,
         resume: bool = False, should_stop: Callable[[], bool] | None = None) -> dict:
     """Train, select on dev, score dev and test, and write the run's files into ``out_dir``;
     ``command`` (the command line that asked for the run) is recorded with the results.
 
     Training writes ``last.pt`` every ``config.checkpoint_every`` steps and when it ends;
-    ``resume=True`` continues from it (same settings, as :func:`load_resumable` reads them).
+    ``resume=True`` continues from it (same settings, as ``RunConfig.for_resume`` reads them).
     Started by ``torchrun``, the processes train one model data-parallel
     (:mod:`vsl.distributed`); rank 0 writes the files and every rank returns the results.
     """
