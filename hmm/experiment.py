@@ -20,8 +20,8 @@ from tqdm import tqdm
 from hmm.config import HmmConfig
 from hmm.models import CategoricalHMM, NeuralHMM
 from hmm.train import cap_length, corpus_log_likelihood, tag_corpus, train_neural_hmm
-from vsl.checkpoint import (LAST, CheckpointError, RunMetadata, atomic_write_bytes, atomic_write_json, load_metadata,
-                            load_tensors, save_metadata, save_model, save_tensors)
+from vsl.checkpoint import (LAST, RunMetadata, atomic_write_bytes, atomic_write_json, load_metadata,
+                            load_training_checkpoint, load_weights, save_metadata, save_model, save_tensors)
 from vsl.data.batching import Collator, bucketed_order, iterate_batches
 from vsl.data.readers import Sentence
 from vsl.data.registry import load_dataset, resolve_dataset
@@ -49,16 +49,10 @@ def build_model(config: HmmConfig, words: list[str]):
 
 def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
     """The model of a finished run folder, tagging new text with its state ids."""
-    metadata = load_metadata(directory)
-    if metadata.family != "hmm":
-        raise CheckpointError(f"{directory}: holds a {metadata.family} model, not an hmm one")
+    metadata = load_metadata(directory, "hmm")
     config = HmmConfig.from_dict(metadata.config, str(Path(directory) / "config.json")).resolved()
     vocabs = Vocabularies.from_dict(metadata.vocabs)
-    model = build_model(config, vocabs.words.items)
-    try:
-        model.load_state_dict(load_tensors(Path(directory) / "model.pt"))
-    except RuntimeError as err:
-        raise CheckpointError(f"{directory}: model.pt does not fit its config.json ({err})") from None
+    model = load_weights(build_model(config, vocabs.words.items), Path(directory) / "model.pt")
     model.to(device).eval()
     return TrainedTagger(model.tag, Collator(vocabs), lambda ids: [str(state) for state in ids], metadata.tokenizer)
 
@@ -162,11 +156,7 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
     seed_everything(config.seed)
     model = build_model(config, vocabs.words.items).to(cluster.device)
     metadata = RunMetadata("hmm", config.to_dict(), vocabs.to_dict(), corpus.spec.tokenizer)
-    checkpoint = None
-    if resume:
-        if load_metadata(out_dir).vocabs != metadata.vocabs:
-            raise CheckpointError(f"{out_dir}: its vocabularies differ from the ones its settings give now")
-        checkpoint = load_tensors(out_dir / LAST)
+    checkpoint = load_training_checkpoint(out_dir, metadata.vocabs) if resume else None
     if cluster.main:
         save_metadata(out_dir, metadata)
     log_likelihood = train(config, model, labeled_cap.sentences, unlabeled_cap.sentences, collate, progress, cluster,

@@ -104,8 +104,9 @@ def _read_json(path: Path) -> dict:
         raise CheckpointError(f"{path}: damaged JSON ({err})") from None
 
 
-def load_metadata(directory: str | Path) -> RunMetadata:
-    """Read back what :func:`save_metadata` wrote."""
+def load_metadata(directory: str | Path, family: str | None = None) -> RunMetadata:
+    """Read back what :func:`save_metadata` wrote; with ``family``, a folder of another model
+    family is a CheckpointError."""
     directory = Path(directory)
     meta = _read_json(directory / "config.json")
     if meta.get("format") != FORMAT_VERSION:
@@ -114,15 +115,35 @@ def load_metadata(directory: str | Path) -> RunMetadata:
     if meta.get("family") not in ("vsl", "hmm") or not isinstance(meta.get("config"), dict) \
             or not isinstance(meta.get("tokenizer"), str):
         raise CheckpointError(f"{directory / 'config.json'}: no model family, tokenizer and settings")
+    if family is not None and meta["family"] != family:
+        raise CheckpointError(f"{directory}: holds a {meta['family']} model, not a {family} one")
     return RunMetadata(meta["family"], meta["config"], _read_json(directory / "vocab.json"), meta["tokenizer"])
 
 
 def load_resumable(directory: str | Path, family: str) -> RunMetadata:
     """The metadata of a ``family`` run in ``directory`` that left a training checkpoint."""
-    metadata = load_metadata(directory)
-    if metadata.family != family or not (Path(directory) / LAST).exists():
+    metadata = load_metadata(directory, family)
+    if not (Path(directory) / LAST).exists():
         raise CheckpointError(f"{directory}: no {family} training checkpoint ({LAST}) to resume from")
     return metadata
+
+
+def load_training_checkpoint(directory: str | Path, vocabs: dict) -> dict:
+    """The ``last.pt`` of a run folder, provided its saved vocabularies equal ``vocabs`` (those
+    its settings rebuild now: a changed dataset or split would misplace every id)."""
+    if load_metadata(directory).vocabs != vocabs:
+        raise CheckpointError(f"{directory}: its vocabularies differ from the ones its settings give now")
+    return load_tensors(Path(directory) / LAST)
+
+
+def load_weights(module, path: str | Path):
+    """Load the weights at ``path`` (:func:`save_tensors`) into ``module``; weights of another
+    shape than the module's are a CheckpointError. Returns the module."""
+    try:
+        module.load_state_dict(load_tensors(path))
+    except RuntimeError as err:
+        raise CheckpointError(f"{path}: does not fit the model its config.json describes ({err})") from None
+    return module
 
 
 def load_model(directory: str | Path, name: str = "best") -> tuple[dict, dict, dict]:

@@ -20,8 +20,8 @@ import numpy as np
 import torch
 
 from vsl import __version__
-from vsl.checkpoint import (LAST, CheckpointError, RunMetadata, atomic_write_json, load_metadata, load_model, load_tensors,
-                            save_metadata, save_tensors)
+from vsl.checkpoint import (LAST, RunMetadata, atomic_write_json, load_metadata, load_model, load_tensors,
+                            load_training_checkpoint, load_weights, save_metadata, save_tensors)
 from vsl.config import RunConfig
 from vsl.data.batching import BatchStream, Collator
 from vsl.data.registry import Corpus, load_dataset, resolve_dataset
@@ -160,16 +160,10 @@ def warm_start(objective, directory: str | Path, vocabs: Vocabularies) -> None:
 def load_run(directory: str | Path, device: str = "cpu") -> tuple[torch.nn.Module, Vocabularies, RunMetadata]:
     """The best model of a finished (or stopped) run folder in eval mode, its vocabularies and
     its metadata."""
-    metadata = load_metadata(directory)
-    if metadata.family != "vsl":
-        raise CheckpointError(f"{directory}: holds a {metadata.family} model, not a vsl one")
+    metadata = load_metadata(directory, "vsl")
     config = RunConfig.from_dict(metadata.config, str(Path(directory) / "config.json"))
     vocabs = Vocabularies.from_dict(metadata.vocabs)
-    model = build_model(config, vocabs)
-    try:
-        model.load_state_dict(load_tensors(Path(directory) / "best.pt"))
-    except RuntimeError as err:
-        raise CheckpointError(f"{directory}: best.pt does not fit its config.json ({err})") from None
+    model = load_weights(build_model(config, vocabs), Path(directory) / "best.pt")
     return model.to(device).eval(), vocabs, metadata
 
 
@@ -233,12 +227,8 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
     seed_everything(config.seed)
     model = build_model(config, data.vocabs, data.embeddings).to(device)
     objective = build_objective(config, model, split)
-    checkpoint = None
-    if resume:
-        if load_metadata(out_dir).vocabs != data.vocabs.to_dict():
-            raise CheckpointError(f"{out_dir}: its vocabularies differ from the ones its settings give now")
-        checkpoint = load_tensors(out_dir / LAST)
-    elif config.init_from:
+    checkpoint = load_training_checkpoint(out_dir, data.vocabs.to_dict()) if resume else None
+    if not resume and config.init_from:
         warm_start(objective, config.init_from, data.vocabs)
     if cluster.main:
         out_dir.mkdir(parents=True, exist_ok=True)
