@@ -48,6 +48,8 @@ def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool]:
     parser.add_argument("--y-dim", type=int)
     parser.add_argument("--z-dim", type=int)
     parser.add_argument("--decoded-words", type=int, help="words the decoder reconstructs (0: all)")
+    parser.add_argument("--decoder-precision", choices=("float32", "bfloat16"),
+                        help="arithmetic of the decoder's vocabulary matmuls (bfloat16: mixed precision)")
     parser.add_argument("--classifier-on", choices=("y", "z"), help="latent the classifier reads")
     parser.add_argument("--no-vr", dest="variational", action="store_false", default=None,
                         help="deterministic counterpart: no sampling, no KL (Table 4)")

@@ -73,8 +73,10 @@ def test_run_vsl_hier_with_unlabeled_text_file(tmp_path, twitter_folder):
 
     # prior pre-training warm start: continue from the run's weights and priors with a larger alpha
     warm = tmp_path / "warm"
-    _run(["--config", str(config), "--out", str(warm), "--init-from", str(out), "--alpha", "2"], tmp_path / "cache")
-    assert json.loads((warm / "results.json").read_text())["config"]["init_from"] == str(out)
+    _run(["--config", str(config), "--out", str(warm), "--init-from", str(out), "--alpha", "2",
+          "--decoder-precision", "bfloat16"], tmp_path / "cache")
+    warm_config = json.loads((warm / "results.json").read_text())["config"]
+    assert warm_config["init_from"] == str(out) and warm_config["decoder_precision"] == "bfloat16"
     other = tmp_path / "other.yaml"
     other.write_text(config.read_text().replace("latent: hier", "latent: flat"))
     done = subprocess.run([sys.executable, str(SCRIPT), "--config", str(other), "--out", str(tmp_path / "x"),

@@ -142,11 +142,11 @@ def _pairs(labeled, unlabeled, collate, size):
                        BatchStream(unlabeled, collate, size, seed=1, with_tags=False))
 
 
-@pytest.mark.parametrize("latent", ["gauss", "hier"])
-def test_tiny_vsl_overfits_a_tiny_labeled_set(latent, twitter_slice, twitter_collator):
+@pytest.mark.parametrize("latent, precision", [("gauss", "float32"), ("hier", "float32"), ("hier", "bfloat16")])
+def test_tiny_vsl_overfits_a_tiny_labeled_set(latent, precision, twitter_slice, twitter_collator):
     train, dev = twitter_slice
     train = train[:12]
-    model = _tagger(twitter_collator, latent)
+    model = _tagger(twitter_collator, latent, decoder_precision=precision)
     objective = _objective(model, train, dev)
     result = fit(objective, _pairs(train, dev, twitter_collator, 6),
                  lambda: evaluate(objective, train, twitter_collator, "pos"), "accuracy",

@@ -103,6 +103,7 @@ class RunConfig(Settings):
     z_dim: int = 100
     decoder_hidden: int = 100
     decoded_words: int | None = 10000  # most frequent words reconstructed; the rest as UNK; None: all
+    decoder_precision: str = "float32"  # float32 | bfloat16: arithmetic of the decoder's vocabulary matmuls
     classifier_on: str | None = None  # None: y (z for VSL-G); "z": Table 3 ablation
     variational: bool = True  # False: the deterministic counterpart of Table 4 (--no-vr)
     alpha: float = 1.0

@@ -31,6 +31,7 @@ from vsl.distributed import SINGLE_PROCESS, Cluster, join, leave, loss_function
 from vsl.embeddings import embedding_matrix, load_vectors, train_skipgram
 from vsl.errors import VslError
 from vsl.latent import KLAnnealing, PriorStore
+from vsl.linear_softmax import PRECISIONS
 from vsl.models import BiGRUTagger, build_encoder
 from vsl.train import SELECTION_METRIC, TrainedTagger, evaluate, fit
 from vsl.variational import LATENT_STRUCTURES, MixedStream, VariationalObjective, VariationalTagger
@@ -100,9 +101,12 @@ def build_model(config: RunConfig, vocabs: Vocabularies, embeddings: torch.Tenso
                             config.frozen_embeddings)
     if config.latent == "none":
         return BiGRUTagger(encoder, len(vocabs.tags))
+    if config.decoder_precision not in PRECISIONS:
+        raise VslError(f"decoder_precision {config.decoder_precision!r} is not one of {', '.join(PRECISIONS)}")
     decoded = min(config.decoded_words or len(vocabs.words), len(vocabs.words))
     return VariationalTagger(encoder, len(vocabs.tags), decoded, config.latent, config.y_dim, config.z_dim,
-                             config.decoder_hidden, config.classifier_on, config.variational)
+                             config.decoder_hidden, config.classifier_on, config.variational,
+                             config.decoder_precision)
 
 
 def trains_on_unlabeled(config: RunConfig, split: LabeledSplit) -> bool:

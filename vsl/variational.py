@@ -32,6 +32,7 @@ from torch import nn
 from vsl.data.batching import Batch, BatchStream, stack_batches
 from vsl.encoders import SentenceEncoder
 from vsl.latent import GaussianHead, reparameterize
+from vsl.linear_softmax import PRECISIONS, linear_cross_entropy
 
 LATENT_STRUCTURES = ("gauss", "flat", "hier")
 
@@ -50,13 +51,24 @@ class Decoder(nn.Module):
     """p(x_t | .): two ReLU hidden layers, then a softmax over the decoded vocabulary
     (sec. 3; the authors' Linear-ReLU-Linear-ReLU-Linear)."""
 
-    def __init__(self, in_dim: int, hidden: int, n_words: int):
+    def __init__(self, in_dim: int, hidden: int, n_words: int, precision: str = "float32"):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
                                  nn.Linear(hidden, n_words))
+        if precision not in PRECISIONS:
+            raise ValueError(f"decoder precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+        self.precision = precision  # of the vocabulary matmuls (see vsl.linear_softmax)
 
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
+        """Word logits (N, n_words) for latents (N, in_dim)."""
         return self.net(latent)
+
+    def nll(self, latent: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+        """-log p(x = words | latent), (N,), by the fused linear softmax cross-entropy."""
+        *hidden, output = self.net
+        for layer in hidden:
+            latent = layer(latent)
+        return linear_cross_entropy(latent, output.weight, output.bias, words, self.precision)
 
 
 class VariationalTagger(nn.Module):
@@ -66,12 +78,13 @@ class VariationalTagger(nn.Module):
     (the vocabulary is frequency-ordered) are reconstructed as UNK, which keeps the softmax
     affordable on large raw-text vocabularies. ``classifier_on="z"`` puts the classifier on z
     (the paper's Table 3 ablation for Hier). ``variational=False`` gives the deterministic
-    counterpart of Table 4: no sampling and no KL term.
+    counterpart of Table 4: no sampling and no KL term. ``decoder_precision`` ("float32" or
+    "bfloat16") is the arithmetic of the decoder's vocabulary matmuls.
     """
 
     def __init__(self, encoder: SentenceEncoder, n_tags: int, decoded_words: int, latent: str = "hier",
                  y_dim: int = 25, z_dim: int = 100, decoder_hidden: int = 100, classifier_on: str | None = None,
-                 variational: bool = True):
+                 variational: bool = True, decoder_precision: str = "float32"):
         super().__init__()
         if latent not in LATENT_STRUCTURES:
             raise ValueError(f"latent {latent!r} is not one of {', '.join(LATENT_STRUCTURES)}")
@@ -87,7 +100,8 @@ class VariationalTagger(nn.Module):
             self.heads["y"] = GaussianHead(h, y_dim)
         self.dims = {"y": y_dim, "z": z_dim}
         self.decoded_words = decoded_words
-        self.decoder = Decoder(y_dim + z_dim if latent == "flat" else z_dim, decoder_hidden, decoded_words)
+        self.decoder = Decoder(y_dim + z_dim if latent == "flat" else z_dim, decoder_hidden, decoded_words,
+                               decoder_precision)
         self.classifier = nn.Linear(self.dims[classifier_on], n_tags)
         self._elbo = TraceMeanField_ELBO()
 
@@ -111,13 +125,11 @@ class VariationalTagger(nn.Module):
         return torch.where(words < self.decoded_words, words, torch.ones_like(words))
 
     def reconstruction_nll(self, batch: Batch, values: dict[str, torch.Tensor]) -> torch.Tensor:
-        """-log p(x_t | .) at every position (B, T), zero at padding, by the fused softmax
-        cross-entropy (a Categorical over the vocabulary would normalise and gather in separate,
-        slower passes)."""
+        """-log p(x_t | .) at every position (B, T), zero at padding."""
         latent = self.decoder_input(values)[batch.mask]  # real tokens only: padding costs no softmax
         targets = self.decoded_targets(batch.words[batch.mask])
         nll = latent.new_zeros(batch.words.shape)
-        nll[batch.mask] = nn.functional.cross_entropy(self.decoder(latent), targets, reduction="none")
+        nll[batch.mask] = self.decoder.nll(latent, targets)
         return nll
 
     # pyro model and guide ----------------------------------------------------------------
