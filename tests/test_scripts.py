@@ -32,11 +32,12 @@ def test_demo_prints_a_results_table(tmp_path, twitter_folder):
 
 def test_bench_writes_json(tmp_path):
     target = tmp_path / "bench.json"
-    _run([SCRIPTS / "bench.py", "--out", target, "--steps", "2", "--warmup", "1", "--threads", "1",
+    _run([SCRIPTS / "bench.py", "--out", target, "--steps", "2", "--warmup", "1", "--repeats", "2", "--threads", "1",
           "--cases", "bigru", "hmm-ours-scaled", "hmm-pyro-discrete-hmm"], tmp_path)
     report = json.loads(target.read_text())
     bigru, ours, pyro = report["results"]
     assert bigru["case"] == "bigru" and bigru["tokens_per_s"] > 0 and bigru["peak_rss_mib"] > 0
+    assert len(bigru["round_seconds"]) == 2
     assert ours["max_posterior_difference"] < 1e-4 and pyro["max_posterior_difference"] < 1e-3
     assert report["speedups"]["hmm-scaled-over-pyro@1"] == round(ours["tokens_per_s"] / pyro["tokens_per_s"], 1)
 
