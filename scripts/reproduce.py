@@ -36,6 +36,9 @@ from vsl.experiment import git_commit
 ROOT = Path(__file__).resolve().parent.parent
 
 
+ROW_KEYS = {"name", "config", "paper", "x"}
+
+
 def load_table(name: str) -> tuple[str, dict]:
     path = Path(name) if name.endswith((".yaml", ".yml")) else ROOT / "configs" / "tables" / f"{name}.yaml"
     try:
@@ -46,8 +49,12 @@ def load_table(name: str) -> tuple[str, dict]:
         raise VslError(f"{path}: a table needs a metric and rows")
     metrics = table["metric"] if isinstance(table["metric"], list) else [table["metric"]]
     for row in table["rows"]:
-        if "name" not in row or "config" not in row:
+        if not isinstance(row, dict) or "name" not in row or "config" not in row:
             raise VslError(f"{path}: every row needs a name and a config")
+        unknown = set(row) - ROW_KEYS
+        if unknown:
+            raise VslError(f"{path}: row {row['name']!r} has unknown keys {sorted(map(str, unknown))} "
+                           "(a comma in an unquoted name splits it)")
         paper = row.get("paper")
         row["paper"] = [None] * len(metrics) if paper is None else (paper if isinstance(paper, list) else [paper])
         if len(row["paper"]) != len(metrics):

@@ -35,3 +35,12 @@ def test_tables_list_existing_configs(path, tmp_path):
                            "--runs", str(tmp_path), "--dry-run"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert len([line for line in done.stderr.splitlines() if "--config" in line]) == len(rows)
+
+
+def test_a_table_row_with_unknown_keys_is_refused(tmp_path):
+    table = tmp_path / "bad.yaml"  # the unquoted comma makes "classifier on z" a second key
+    table.write_text("metric: [dev.accuracy]\nrows:\n"
+                     "  - {name: VSL-GG-Hier, classifier on z, config: configs/vsl/twitter_hier_labeled.yaml}\n")
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "reproduce.py"), "--table", str(table),
+                           "--runs", str(tmp_path), "--dry-run"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "unknown keys ['classifier on z']" in done.stderr and str(table) in done.stderr
