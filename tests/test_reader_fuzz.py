@@ -88,3 +88,9 @@ def test_tagging_input_reader(fmt, data):
             assert all(isinstance(w, str) and w for w in words)
     except DataFormatError as err:
         assert str(err).startswith("stdin:") and 1 <= err.line <= data.count(b"\n") + 1
+
+
+@pytest.mark.parametrize("fmt, line", [("conll", b"\t\x00\n"), ("conllu", b"1\t\tNOUN\n")])
+def test_tagging_input_reader_refuses_an_empty_word_column(fmt, line):
+    with pytest.raises(DataFormatError, match="stdin:1: .*word column is empty"):
+        list(read_sentences(utf8_lines(io.BytesIO(line), "stdin"), fmt, tokenize_whitespace, "stdin"))

@@ -30,7 +30,7 @@ OUTPUT_FORMATS = ("conll", "tsv", "json")
 
 def _conll_word(fields: list[str], conllu: bool, name: str, number: int) -> str | None:
     if not conllu:
-        return fields[0]
+        return _nonempty(fields[0], name, number)
     if len(fields) < 2:
         raise DataFormatError(name, f"a CoNLL-U token line needs at least 2 columns, found {len(fields)}", number)
     token_id = fields[0]
@@ -38,7 +38,13 @@ def _conll_word(fields: list[str], conllu: bool, name: str, number: int) -> str 
         return None
     if not token_id.isdigit():
         raise DataFormatError(name, f"token id {token_id!r} is not a number", number)
-    return fields[1]
+    return _nonempty(fields[1], name, number)
+
+
+def _nonempty(word: str, name: str, number: int) -> str:
+    if not word:
+        raise DataFormatError(name, "the word column is empty", number)
+    return word
 
 
 def utf8_lines(handle: BinaryIO, name: str) -> Iterator[str]:
