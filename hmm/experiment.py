@@ -27,7 +27,7 @@ from vsl.data.readers import Sentence
 from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.splits import make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
-from vsl.distributed import SINGLE_PROCESS, Cluster, join, leave
+from vsl.distributed import SINGLE_PROCESS, Cluster, process_group
 from vsl.errors import VslError
 from vsl.experiment import git_commit, seed_everything
 from vsl.train import TrainedTagger
@@ -114,13 +114,10 @@ def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: 
     (:mod:`vsl.distributed`); rank 0 tags, scores, writes and returns the results, the other
     ranks return None."""
     config = config.resolved()
-    cluster = join(config.device)
-    try:
+    with process_group(config.device) as cluster:
         if cluster.distributed and (config.model != "nhmm" or resume):
             raise VslError("torchrun trains the neural HMM from the start; Baum-Welch and --resume run in one process")
         return _run(config, Path(out_dir), progress and cluster.main, command, cluster, resume)
-    finally:
-        leave()
 
 
 def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, cluster: Cluster,

@@ -13,8 +13,9 @@ messages; rank 0 alone writes files.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Sequence, TypeVar
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -116,10 +117,20 @@ def join(device: str = "cpu") -> Cluster:
     return Cluster(dist.get_rank(), dist.get_world_size(), device)
 
 
-def leave() -> None:
-    """Leave the process group, if this process joined one."""
-    if dist.is_initialized():
-        dist.destroy_process_group()
+@contextmanager
+def process_group(device: str = "cpu") -> Iterator[Cluster]:
+    """This process's :class:`Cluster` for the body of a ``with`` block, the group left after it.
+
+    When the body ends normally every rank waits for the others before the group is torn down:
+    a rank that tore its connections down while rank 0 was still writing results could abort
+    the whole gloo job. After an error no rank waits (the others may never arrive)."""
+    cluster = join(device)
+    try:
+        yield cluster
+        cluster.barrier()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
 
 class _Loss(nn.Module):

@@ -27,7 +27,7 @@ from vsl.data.batching import BatchStream, Collator
 from vsl.data.registry import Corpus, load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit, make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
-from vsl.distributed import SINGLE_PROCESS, Cluster, join, leave, loss_function
+from vsl.distributed import SINGLE_PROCESS, Cluster, loss_function, process_group
 from vsl.embeddings import embedding_matrix, load_vectors, train_skipgram
 from vsl.errors import VslError
 from vsl.latent import KLAnnealing, PriorStore
@@ -204,11 +204,8 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
     Started by ``torchrun``, the processes train one model data-parallel
     (:mod:`vsl.distributed`); rank 0 writes the files and every rank returns the results.
     """
-    cluster = join(config.device)
-    try:
+    with process_group(config.device) as cluster:
         return _run(config, Path(out_dir), progress and cluster.main, command, resume, should_stop, cluster)
-    finally:
-        leave()
 
 
 def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, resume: bool,
