@@ -48,6 +48,7 @@ class HmmConfig(Settings):
     tolerance: float = 1e-4
     grad_clip: float = 5.0
     checkpoint_every: int = 20  # batches between training checkpoints (last.pt) for --resume
+    hidden_layers: int = 0  # extra ReLU layers in v_k and q (1: the authors' released code)
     lstm_layers: int = 3
     dropout: float = 0.5
     char_dim: int = 15
@@ -69,6 +70,8 @@ class HmmConfig(Settings):
                             ("restarts", self.restarts)):
             if value < 1:
                 raise VslError(f"{name} must be positive; got {value}")
+        if self.hidden_layers < 0:
+            raise VslError(f"hidden_layers must be >= 0; got {self.hidden_layers}")
         if self.max_sentences is not None and self.max_sentences < 1:
             raise VslError(f"max_sentences must be positive; got {self.max_sentences}")
         if self.semi_supervised and self.model != "nhmm":

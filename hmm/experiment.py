@@ -44,7 +44,7 @@ def build_model(config: HmmConfig, words: list[str]):
     return NeuralHMM(config.states, len(words), hidden=config.hidden, emission=config.emission,
                      transition=config.transition, words=words, char_dim=config.char_dim,
                      max_word_chars=config.max_word_chars, lstm_layers=config.lstm_layers,
-                     dropout=config.dropout)
+                     dropout=config.dropout, hidden_layers=config.hidden_layers)
 
 
 def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:

@@ -18,6 +18,10 @@ Both models define p(x, z) = p(z_0) p(x_0 | z_0) prod_t p(z_{t+1} | z_t) p(x_{t+
   - transition ``"lstm"``: the same with q_t the state of a 3-layer LSTM that has read words
     0..t, one K x K matrix per position (eq. 9).
 
+  ``hidden_layers`` > 0 puts that many (Linear, ReLU) layers after ReLU(tag embedding) in v_k
+  and after ReLU(q) in the matrix transition's query: the authors' released feed-forward
+  emission and transition networks have one, the paper's equations none.
+
 Word and character encoders come from :mod:`vsl.encoders`.
 """
 
@@ -216,6 +220,11 @@ def joint_log_likelihood(log_init: Tensor, log_trans: Tensor, log_emit: Tensor, 
     return total
 
 
+def relu_layers(width: int, count: int) -> nn.Sequential:
+    """``count`` (Linear(width, width), ReLU) pairs; the identity when ``count`` is 0."""
+    return nn.Sequential(*(module for _ in range(count) for module in (nn.Linear(width, width), nn.ReLU())))
+
+
 class NeuralHMM(nn.Module):
     """The neural HMM of Tran et al. (2016, sec. 3) with switchable emission (``"embed"``,
     ``"conv"``) and transition (``"matrix"``, ``"lstm"``) networks; see the module docstring.
@@ -227,7 +236,8 @@ class NeuralHMM(nn.Module):
 
     def __init__(self, n_states: int, n_words: int, hidden: int = 512, emission: str = "embed",
                  transition: str = "matrix", words: Sequence[str] | None = None, char_dim: int = 15,
-                 max_word_chars: int = 15, lstm_layers: int = 3, dropout: float = 0.5):
+                 max_word_chars: int = 15, lstm_layers: int = 3, dropout: float = 0.5,
+                 hidden_layers: int = 0):
         super().__init__()
         if emission not in EMISSIONS:
             raise VslError(f"emission {emission!r} is not one of {', '.join(EMISSIONS)}")
@@ -235,7 +245,10 @@ class NeuralHMM(nn.Module):
             raise VslError(f"transition {transition!r} is not one of {', '.join(TRANSITIONS)}")
         if n_states < 1 or n_words < 1 or hidden < 1:
             raise VslError(f"need states, words and hidden >= 1; got {n_states}, {n_words}, {hidden}")
+        if hidden_layers < 0:
+            raise VslError(f"hidden_layers must be >= 0; got {hidden_layers}")
         self.n_states, self.n_words, self.hidden = n_states, n_words, hidden
+        self.hidden_layers = hidden_layers
         self.emission, self.transition = emission, transition
         K = n_states
         # Initial scales: tag embeddings N(0, 1) and word embeddings U(+-1/sqrt(hidden)) (as the
@@ -245,6 +258,7 @@ class NeuralHMM(nn.Module):
         # unigram distribution alone (a poor local optimum).
         self.init_logits = nn.Parameter(torch.zeros(K))
         self.tag_embedding = nn.Parameter(torch.randn(K, hidden))
+        self.tag_layers = relu_layers(hidden, hidden_layers)
         self.word_bias = nn.Parameter(torch.zeros(n_words))
         if emission == "embed":
             self.word_embedding = nn.Embedding(n_words, hidden)
@@ -258,6 +272,7 @@ class NeuralHMM(nn.Module):
             self.char_cnn = CharCNN(len(self.chars), char_dim, output_dim=hidden)
         if transition == "matrix":
             self.query = nn.Parameter(torch.randn(hidden) / hidden ** 0.5)
+            self.query_layers = relu_layers(hidden, hidden_layers)
         else:
             self.lstm_embedding = nn.Embedding(n_words, hidden)
             self.lstm = PrefixLSTM(hidden, hidden, layers=lstm_layers, dropout=dropout)
@@ -277,8 +292,9 @@ class NeuralHMM(nn.Module):
 
     def log_emission_table(self) -> Tensor:
         """log p(w | k) (K, V) = log_softmax_w(v_k . e_w + b_w), v_k = ReLU(tag embedding k)
-        (eq. 7)."""
-        logits = torch.relu(self.tag_embedding) @ self.word_vectors().t() + self.word_bias
+        (eq. 7), then the ``hidden_layers``."""
+        tag_vectors = self.tag_layers(torch.relu(self.tag_embedding))
+        logits = tag_vectors @ self.word_vectors().t() + self.word_bias
         return torch.log_softmax(logits, dim=-1)
 
     def log_transitions(self, words: Tensor) -> Tensor:
@@ -287,7 +303,8 @@ class NeuralHMM(nn.Module):
         words 0..t (eq. 9): PrefixLSTM's output t + 1."""
         K = self.n_states
         if self.transition == "matrix":
-            return torch.log_softmax(self.transition_layer(self.query).view(K, K), dim=-1)
+            query = self.query_layers(torch.relu(self.query)) if self.hidden_layers else self.query
+            return torch.log_softmax(self.transition_layer(query).view(K, K), dim=-1)
         states = self.lstm(self.lstm_embedding(words))[:, 1:]  # (B, T-1, hidden)
         scores = self.transition_layer(states).view(*states.shape[:2], K, K)
         return torch.log_softmax(scores, dim=-1)

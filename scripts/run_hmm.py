@@ -47,6 +47,8 @@ def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool, bool]:
     parser.add_argument("--states", type=int, help="number of hidden states (45)")
     parser.add_argument("--epochs", type=int, help="EM iterations (hmm) or epochs (nhmm)")
     parser.add_argument("--hidden", type=int, help="hidden size (512; 128 with conv)")
+    parser.add_argument("--hidden-layers", type=int,
+                        help="neural HMM: extra ReLU layers in the tag and query networks (0; 1 as the authors' code)")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--max-length", type=int, help="train on sentences of at most this many tokens (40; 0: all)")
     parser.add_argument("--max-sentences", type=int, help="use the first N sentences of each split (quick runs)")

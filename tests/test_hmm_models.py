@@ -134,10 +134,11 @@ def test_em_viterbi_tags_match_the_true_states(em_fit, synthetic):
 # ----------------------------------------------------------------------------- neural HMM
 
 
-def test_neural_hmm_by_direct_marginal_likelihood_fits_the_synthetic_hmm(synthetic):
+@pytest.mark.parametrize("hidden_layers", [0, 1])
+def test_neural_hmm_by_direct_marginal_likelihood_fits_the_synthetic_hmm(synthetic, hidden_layers):
     sentences, collate, batches, true_ll = synthetic
     torch.manual_seed(0)
-    model = NeuralHMM(K, WORDS + 2, hidden=32)
+    model = NeuralHMM(K, WORDS + 2, hidden=32, hidden_layers=hidden_layers)
     history = train_neural_hmm(model, lambda epoch: batches, epochs=20, lr=0.005, progress=False, log=None)
     assert len(history) == 20 and history[-1] > history[0]
     model.eval()
@@ -278,3 +279,19 @@ def test_training_stops_early_on_a_converged_batch_and_caps_lengths():
     with pytest.raises(VslError, match="at most 2 tokens"):
         cap_length(sentences, 2)
     assert math.isfinite(model.log_likelihood(batch).item())
+
+
+def test_hidden_layers_deepen_the_tag_and_query_networks_and_still_fit():
+    shallow = NeuralHMM(3, 9, hidden=8)
+    deep = NeuralHMM(3, 9, hidden=8, hidden_layers=1)
+    extra = sum(p.numel() for p in deep.parameters()) - sum(p.numel() for p in shallow.parameters())
+    assert extra == 2 * (8 * 8 + 8)  # one Linear(8, 8) for v_k, one for q
+    assert shallow.state_dict().keys() <= deep.state_dict().keys()  # old checkpoints keep their keys
+    assert torch.allclose(deep.log_emission_table().logsumexp(-1), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(deep.log_transitions(torch.zeros(1, 2, dtype=torch.long)).logsumexp(-1),
+                          torch.zeros(3), atol=1e-5)
+    deep.log_likelihood(make_batch([[2, 3, 4], [5, 6, 7, 8]])).sum().backward()
+    assert deep.tag_layers[0].weight.grad.abs().sum() > 0 and deep.query_layers[0].weight.grad.abs().sum() > 0
+    with pytest.raises(VslError, match="hidden_layers"):
+        NeuralHMM(3, 9, hidden_layers=-1)
+

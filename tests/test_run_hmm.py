@@ -70,11 +70,12 @@ def test_run_hmm_neural_conv_lstm_on_wsj(tmp_path, data_root, wsj_lengths):
     config = tmp_path / "tiny.yaml"
     config.write_text("model: nhmm\nemission: conv\ntransition: lstm\nstates: 12\n")
     _run(["--config", str(config), "--data", "wsj", "--data-root", str(data_root), "--max-sentences", "100",
-          "--epochs", "1", "--hidden", "16", "--out", str(out)], tmp_path)
+          "--epochs", "1", "--hidden", "16", "--hidden-layers", "1", "--out", str(out)], tmp_path)
     results = _check_outputs(out, wsj_lengths[:100])
     assert (results["model"], results["emission"], results["transition"]) == ("nhmm", "conv", "lstm")
-    assert results["states"] == 12 and results["config"]["hidden"] == 16
+    assert results["states"] == 12 and results["config"]["hidden"] == 16 and results["config"]["hidden_layers"] == 1
     weights, _, _ = load_model(out, "model")
+    assert "tag_layers.0.weight" in weights
     assert any(name.startswith("char_cnn.") for name in weights)
     assert any(name.startswith("lstm.") for name in weights)
 
@@ -82,6 +83,7 @@ def test_run_hmm_neural_conv_lstm_on_wsj(tmp_path, data_root, wsj_lengths):
 @pytest.mark.parametrize("args, message", [
     (["--data", "ud/Klingon-XYZ"], "Klingon"),
     (["--data", "wsj", "--states", "0"], "states must be positive"),
+    (["--data", "wsj", "--model", "nhmm", "--hidden-layers", "-1"], "hidden_layers must be >= 0"),
 ])
 def test_run_hmm_reports_bad_input_clearly(tmp_path, data_root, args, message):
     done = subprocess.run([sys.executable, str(SCRIPT), *args, "--data-root", str(data_root),
@@ -95,7 +97,7 @@ def test_paper_configs_load_with_the_paper_settings():
     from hmm.config import HmmConfig
 
     configs = {path.stem: HmmConfig.load(path).resolved() for path in (ROOT / "configs" / "hmm").glob("*.yaml")}
-    assert set(configs) == {"wsj_hmm", "wsj_nhmm", "wsj_conv", "wsj_lstm", "wsj_conv_lstm"}
+    assert set(configs) == {"wsj_hmm", "wsj_nhmm", "wsj_nhmm_code", "wsj_conv", "wsj_lstm", "wsj_conv_lstm"}
     for name, config in configs.items():
         assert (config.data, config.states, config.batch_size, config.max_length) == ("wsj", 45, 256, 40)
         if name != "wsj_hmm":
@@ -104,6 +106,7 @@ def test_paper_configs_load_with_the_paper_settings():
             assert ("conv" in name) == (config.emission == "conv")
             assert ("lstm" in name) == (config.transition == "lstm")
     assert configs["wsj_hmm"].model == "hmm" and configs["wsj_hmm"].epochs >= 50
+    assert configs["wsj_nhmm_code"].hidden_layers == 1 and configs["wsj_nhmm"].hidden_layers == 0
 
 
 def test_semi_supervised_neural_hmm_learns_tags_from_the_labeled_share(tmp_path, twitter_folder):
