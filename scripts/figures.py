@@ -71,7 +71,7 @@ def confusion(args) -> None:
 def curve(args) -> None:
     try:
         table = json.loads(Path(args.table).read_text(encoding="utf-8"))
-        table_curve(table, args.out, args.metric, args.xlabel)
+        table_curve(table, args.out, args.metric, args.xlabel, tuple(args.ylim) if args.ylim else None)
     except (OSError, json.JSONDecodeError, KeyError, ValueError) as err:
         raise VslError(f"{args.table}: cannot draw its curve ({err})") from None
 
@@ -96,6 +96,7 @@ def main(argv=None) -> int:
     drawing.add_argument("--table", required=True, help="a results/NAME.json written by scripts/reproduce.py")
     drawing.add_argument("--metric", type=int, default=0, help="which of the table's metrics (0: the first)")
     drawing.add_argument("--xlabel", default="x")
+    drawing.add_argument("--ylim", type=float, nargs=2, metavar=("LOW", "HIGH"), help="vertical range in %%")
     drawing.add_argument("--out", required=True)
     args = parser.parse_args(argv)
     try:

@@ -72,7 +72,11 @@ def test_table_curve_plots_rows_with_an_x(tmp_path):
     table = {"title": "t", "metrics": ["dev.accuracy"], "rows": [
         {"x": 0, "mean": [0.85], "sd": [None]}, {"x": 10, "mean": [0.86], "sd": [0.01]},
         {"x": 20, "mean": [None], "sd": [None]}]}
-    table_curve(table, tmp_path / "curve.png")
+    low, high = table_curve(table, tmp_path / "curve.png")
     assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    assert low <= 85 and high >= 86 and high - low < 5  # fitted to the points
+    assert table_curve(table, tmp_path / "fixed.png", ylim=(80, 90)) == (80, 90)
+    with pytest.raises(ValueError, match="low to high"):
+        table_curve(table, tmp_path / "bad.png", ylim=(90, 80))
     with pytest.raises(ValueError):
         table_curve({"metrics": ["m"], "rows": [{"x": 1, "mean": [None], "sd": [None]}]}, tmp_path / "x.png")

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
@@ -50,24 +51,33 @@ def latent_tsne(panels: Sequence[tuple[str, np.ndarray]], tags: Sequence[str], o
     plt.close(figure)
 
 
-def table_curve(table: dict, out: str | Path, metric: int = 0, xlabel: str = "x") -> None:
+def table_curve(table: dict, out: str | Path, metric: int = 0, xlabel: str = "x",
+                ylim: tuple[float, float] | None = None) -> tuple[float, float]:
     """Plot ``table`` (a results/NAME.json of scripts/reproduce.py) as its rows' mean +- sd of
-    metric number ``metric`` against their ``x``; rows not run yet are left out."""
+    metric number ``metric`` against their ``x``; rows not run yet are left out. ``ylim`` (in
+    %) fixes the vertical range, so that differences within seed noise do not fill the plot.
+    Returns the vertical range drawn."""
     points = sorted((row["x"], row["mean"][metric], row["sd"][metric] or 0.0) for row in table["rows"]
                     if row.get("x") is not None and row["mean"][metric] is not None)
     if not points:
         raise ValueError("the table has no finished rows with an x value")
+    if ylim is not None and not ylim[0] < ylim[1]:
+        raise ValueError(f"the vertical range must run from low to high; got {ylim}")
     xs, means, sds = (np.array(column) for column in zip(*points))
     figure, axis = plt.subplots(figsize=(5, 3.5))
     axis.errorbar(xs, 100 * means, yerr=100 * sds, marker="o", capsize=3)
     axis.set_xlabel(xlabel)
     axis.set_ylabel(f"{table['metrics'][metric]} (%)")
-    axis.set_title(table.get("title", ""), fontsize=8)
+    axis.set_title(textwrap.fill(table.get("title", ""), 70), fontsize=8)
+    if ylim is not None:
+        axis.set_ylim(*ylim)
     axis.grid(alpha=0.3)
+    drawn = axis.get_ylim()
     figure.tight_layout()
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out, dpi=120)
     plt.close(figure)
+    return drawn
 
 
 def cluster_confusion(gold: Sequence[str], clusters: Sequence[int], out: str | Path, title: str) -> None:
