@@ -281,7 +281,7 @@ def test_training_stops_early_on_a_converged_batch_and_caps_lengths():
     assert math.isfinite(model.log_likelihood(batch).item())
 
 
-def test_hidden_layers_deepen_the_tag_and_query_networks_and_still_fit():
+def test_hidden_layers_deepen_the_tag_and_query_networks():
     shallow = NeuralHMM(3, 9, hidden=8)
     deep = NeuralHMM(3, 9, hidden=8, hidden_layers=1)
     extra = sum(p.numel() for p in deep.parameters()) - sum(p.numel() for p in shallow.parameters())
@@ -294,4 +294,3 @@ def test_hidden_layers_deepen_the_tag_and_query_networks_and_still_fit():
     assert deep.tag_layers[0].weight.grad.abs().sum() > 0 and deep.query_layers[0].weight.grad.abs().sum() > 0
     with pytest.raises(VslError, match="hidden_layers"):
         NeuralHMM(3, 9, hidden_layers=-1)
-
