@@ -144,9 +144,12 @@ def _prepare(log_init, log_trans, log_emit, lengths) -> _Batch:
     return _Batch(log_init.expand(B, K), trans, emit, real)
 
 
-def _at(trans: Tensor, t: int) -> Tensor:
-    """The transition scores from position t-1 into position t (t >= 1): (K, K) or (B, K, K)."""
-    return trans if trans.dim() == 2 else trans[:, t - 1]
+def _steps(trans: Tensor, T: int) -> list[Tensor]:
+    """The transition scores into positions 1..T-1, element t-1 for position t: the shared
+    (K, K) matrix T-1 times, or the (B, K, K) slices of per-position scores. One ``unbind``
+    rather than an index per step: the backward of each index would write a zero-filled copy of
+    the whole (B, T-1, K, K) tensor, which made that copying most of an LSTM-transition update."""
+    return [trans] * (T - 1) if trans.dim() == 2 else list(trans.unbind(1))
 
 
 # ----------------------------------------------------------------------------- numerics choice
@@ -179,12 +182,14 @@ def _log_forward(batch: _Batch) -> tuple[Tensor, Tensor]:
     in float32 would swamp the posteriors of long sentences. Returns the normalised log alphas
     (B, T, K) and log Z (B,), the sum of the log normalisers over each sentence's real
     positions; past them the recursion runs on over zeroed scores and adds nothing."""
-    step = batch.init + batch.emit[:, 0]
+    emits = batch.emit.unbind(1)
+    trans = _steps(batch.trans, len(emits))
+    step = batch.init + emits[0]
     alphas, norms = [], []
-    for t in range(batch.emit.shape[1]):
+    for t in range(len(emits)):
         if t:
-            scores = alphas[-1].unsqueeze(-1) + _at(batch.trans, t)
-            step = torch.logsumexp(scores, dim=-2) + batch.emit[:, t]
+            scores = alphas[-1].unsqueeze(-1) + trans[t - 1]
+            step = torch.logsumexp(scores, dim=-2) + emits[t]
         norms.append(torch.logsumexp(step, dim=-1))
         alphas.append(step - norms[-1].unsqueeze(-1))
     log_z = torch.where(batch.real, torch.stack(norms, dim=1), 0.0).sum(dim=-1)
@@ -195,10 +200,12 @@ def _log_backward(batch: _Batch) -> Tensor:
     """Backward procedure in log space (Rabiner 1989, sec. III-A), each log beta_t shifted to
     logsumexp 0 (marginals are normalised per position, so the shifts cancel): (B, T, K), 0 at
     each last real position and at padding."""
-    beta = torch.zeros_like(batch.emit[:, 0])
+    emits = batch.emit.unbind(1)
+    trans = _steps(batch.trans, len(emits))
+    beta = torch.zeros_like(emits[0])
     betas = [beta]
-    for t in range(batch.emit.shape[1] - 1, 0, -1):
-        scores = _at(batch.trans, t) + (batch.emit[:, t] + beta).unsqueeze(-2)
+    for t in range(len(emits) - 1, 0, -1):
+        scores = trans[t - 1] + (emits[t] + beta).unsqueeze(-2)
         step = torch.log_softmax(torch.logsumexp(scores, dim=-1), dim=-1)
         beta = torch.where(batch.real[:, t, None], step, 0.0)
         betas.append(beta)
@@ -236,11 +243,13 @@ def _scaled_forward(batch: _Batch, scaled: _Scaled) -> tuple[Tensor, Tensor, Ten
     (B, T, K), the normalisers (B, T) (1 at t = 0) and log Z (B,), the log of the first step's
     normaliser plus, over each sentence's later real positions, log c_t and the shifts; past
     them the recursion runs on over zeroed scores and adds nothing."""
+    emits = scaled.emit.unbind(1)
+    trans = _steps(scaled.trans, len(emits))
     first = batch.init + batch.emit[:, 0]
     alpha = torch.softmax(first, dim=-1)
     alphas, norms = [alpha], [torch.ones_like(first[:, 0])]
-    for t in range(1, batch.emit.shape[1]):
-        step = (alpha.unsqueeze(-2) @ _at(scaled.trans, t)).squeeze(-2) * scaled.emit[:, t]
+    for t in range(1, len(emits)):
+        step = (alpha.unsqueeze(-2) @ trans[t - 1]).squeeze(-2) * emits[t]
         norms.append(step.sum(dim=-1))
         alpha = step / norms[-1].unsqueeze(-1)
         alphas.append(alpha)
@@ -253,11 +262,13 @@ def _scaled_backward(batch: _Batch, scaled: _Scaled, norms: Tensor) -> Tensor:
     """Scaled backward pass with the forward normalisers (Rabiner 1989, sec. V-A):
     beta_{t-1} = (A_t @ (e_t * beta_t)) / c_t, 1 at each last real position and at padding, so
     that alpha_t(k) beta_t(k) is the posterior of state k at t."""
-    beta = torch.ones_like(batch.emit[:, 0])
+    emits = scaled.emit.unbind(1)
+    trans = _steps(scaled.trans, len(emits))
+    beta = torch.ones_like(emits[0])
     betas = [beta]
-    for t in range(batch.emit.shape[1] - 1, 0, -1):
-        weighted = (scaled.emit[:, t] * beta).unsqueeze(-2)
-        step = (weighted @ _at(scaled.trans, t).transpose(-2, -1)).squeeze(-2) / norms[:, t, None]
+    for t in range(len(emits) - 1, 0, -1):
+        weighted = (emits[t] * beta).unsqueeze(-2)
+        step = (weighted @ trans[t - 1].transpose(-2, -1)).squeeze(-2) / norms[:, t, None]
         beta = torch.where(batch.real[:, t, None], step, 1.0)
         betas.append(beta)
     return torch.stack(betas[::-1], dim=1)
@@ -357,11 +368,13 @@ def viterbi(log_init: Tensor, log_trans: Tensor, log_emit: Tensor,
     max-product in log space with backpointers, batched over sentences. Returns paths (B, T)
     int64, -1 at padding, and their log joint scores (B,). Ties are broken arbitrarily."""
     batch = _prepare(log_init, log_trans, log_emit, lengths)
-    delta = batch.init + batch.emit[:, 0]
+    emits = batch.emit.unbind(1)
+    trans = _steps(batch.trans, len(emits))
+    delta = batch.init + emits[0]
     pointers = []
-    for t in range(1, batch.emit.shape[1]):
-        best, pointer = (delta.unsqueeze(-1) + _at(batch.trans, t)).max(dim=-2)
-        delta = torch.where(batch.real[:, t, None], best + batch.emit[:, t], delta)
+    for t in range(1, len(emits)):
+        best, pointer = (delta.unsqueeze(-1) + trans[t - 1]).max(dim=-2)
+        delta = torch.where(batch.real[:, t, None], best + emits[t], delta)
         pointers.append(pointer)
     scores, last = delta.max(dim=-1)
     return _backtrack(pointers, last, batch.real), scores

@@ -144,10 +144,19 @@ def test_sum_product_matches_enumeration(method, case):
 @settings(max_examples=30, deadline=None)
 @given(case=cases())
 def test_gradient_of_log_partition_is_posteriors(method, case):
+    """d log Z / d log_emit = gamma and, for per-position transitions, d log Z / d log_trans =
+    xi (the pair marginals; 0 where position t+1 is padding)."""
+    expected = enumerate_all(case)
     log_emit = case.log_emit.clone().requires_grad_()
-    log_z = log_partition(case.log_init, case.log_trans, log_emit, case.lengths, method=method)
-    (grad,) = torch.autograd.grad(log_z.sum(), log_emit)
-    torch.testing.assert_close(grad, enumerate_all(case).gamma, **EXACT)
+    log_trans = case.log_trans.clone().requires_grad_()
+    log_z = log_partition(case.log_init, log_trans, log_emit, case.lengths, method=method)
+    emit_grad, trans_grad = torch.autograd.grad(log_z.sum(), (log_emit, log_trans),
+                                                materialize_grads=True)
+    torch.testing.assert_close(emit_grad, expected.gamma, **EXACT)
+    if case.log_trans.dim() == 4:
+        torch.testing.assert_close(trans_grad, expected.xi, **EXACT)
+    else:
+        torch.testing.assert_close(trans_grad, expected.xi.sum(dim=(0, 1)), **EXACT)
 
 
 @settings(max_examples=30, deadline=None)
