@@ -97,12 +97,13 @@ def test_paper_configs_load_with_the_paper_settings():
     from hmm.config import HmmConfig
 
     configs = {path.stem: HmmConfig.load(path).resolved() for path in (ROOT / "configs" / "hmm").glob("*.yaml")}
-    assert set(configs) == {"wsj_hmm", "wsj_nhmm", "wsj_nhmm_code", "wsj_conv", "wsj_lstm", "wsj_conv_lstm"}
+    assert set(configs) == {"wsj_hmm", "wsj_nhmm", "wsj_nhmm_code", "wsj_conv", "wsj_lstm", "wsj_lstm_h128",
+                            "wsj_conv_lstm"}
     for name, config in configs.items():
         assert (config.data, config.states, config.batch_size, config.max_length) == ("wsj", 45, 256, 40)
         if name != "wsj_hmm":
             assert config.model == "nhmm" and config.epochs == 5
-            assert config.hidden == (128 if config.emission == "conv" else 512)
+            assert config.hidden == (128 if config.emission == "conv" or name.endswith("_h128") else 512)
             assert ("conv" in name) == (config.emission == "conv")
             assert ("lstm" in name) == (config.transition == "lstm")
     assert configs["wsj_hmm"].model == "hmm" and configs["wsj_hmm"].epochs >= 50
