@@ -73,6 +73,35 @@ def test_char_cnn_ignores_padding_and_handles_short_words():
     torch.testing.assert_close(together, padded_more)
 
 
+def char_cnn_one_word(cnn, chars, length):
+    """The CharCNN's definition for one word alone: tanh of each width's windows that lie inside
+    the word (the first window if the word is shorter), max over them, concatenated, projected."""
+    span = max(length, max(cnn.widths))
+    inputs = cnn.embed(torch.nn.functional.pad(chars[:length], (0, span - length)))
+    features = []
+    for width, conv in zip(cnn.widths, cnn.convs):
+        windows = torch.tanh(conv(inputs.t().unsqueeze(0)))[0]  # (maps, span - width + 1)
+        features.append(windows[:, :max(length - width + 1, 1)].max(dim=-1).values)
+    return cnn.project(torch.cat(features))
+
+
+def test_char_cnn_matches_its_definition_word_by_word():
+    """Grouping words by length and taking tanh after the max give the values and gradients of
+    the plain per-word computation, for words shorter and longer than the widest kernel."""
+    torch.manual_seed(0)
+    cnn = CharCNN(20, char_dim=4, maps=(2, 3, 3, 3, 3, 3, 3), output_dim=5)
+    lengths = torch.tensor([1, 9, 3, 12, 3, 7, 1, 5, 12, 2, 6, 9, 4])
+    chars = torch.randint(1, 20, (len(lengths), 14)) * (torch.arange(14) < lengths[:, None])
+    batched = cnn(chars, lengths)
+    expected = torch.stack([char_cnn_one_word(cnn, c, int(n)) for c, n in zip(chars, lengths)])
+    torch.testing.assert_close(batched, expected)
+    weights = torch.randn_like(expected)
+    got = torch.autograd.grad((batched * weights).sum(), list(cnn.parameters()))
+    want = torch.autograd.grad((expected * weights).sum(), list(cnn.parameters()))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w)
+
+
 def test_prefix_lstm_output_at_t_sees_only_earlier_inputs():
     torch.manual_seed(0)
     lstm = PrefixLSTM(4, 6, layers=3, dropout=0.5).eval()

@@ -84,7 +84,10 @@ class CharCNN(nn.Module):
     concatenated and projected to ``output_dim`` (Tran et al. 2016, sec. 4.1).
 
     A window may not run past the end of the word; a word shorter than a kernel uses that
-    kernel's first window (padding contributes zero embeddings).
+    kernel's first window (padding contributes zero embeddings). Words are convolved in groups
+    of one length each, so no window is computed over padding past a word's end and no mask is
+    needed; tanh is applied after the max over time, which gives the same value and gradient
+    (tanh is increasing) at a fraction of the cost.
     """
 
     def __init__(self, n_chars: int, char_dim: int = 15, widths=(1, 2, 3, 4, 5, 6, 7),
@@ -98,19 +101,22 @@ class CharCNN(nn.Module):
         self.project = nn.Linear(sum(maps), output_dim)
         self.output_dim = output_dim
 
+    def _pool(self, chars: torch.Tensor, length: int) -> torch.Tensor:
+        """Max-over-time features (n, sum(maps)) of words that all have ``length`` characters,
+        ``chars`` (n, >= length)."""
+        span = max(length, max(self.widths))
+        chars = nn.functional.pad(chars[:, :length], (0, span - length))
+        inputs = self.embed(chars).transpose(1, 2)  # (n, char_dim, span)
+        pooled = [conv(inputs)[..., :max(length - width + 1, 1)].amax(dim=-1)
+                  for width, conv in zip(self.widths, self.convs)]
+        return torch.tanh(torch.cat(pooled, dim=-1))
+
     def forward(self, chars: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``chars`` (U, L), ``lengths`` (U,) -> (U, output_dim)."""
-        longest = max(chars.shape[1], max(self.widths))
-        chars = nn.functional.pad(chars, (0, longest - chars.shape[1]))
-        inputs = self.embed(chars).transpose(1, 2)  # (U, char_dim, L)
-        pooled = []
-        for width, conv in zip(self.widths, self.convs):
-            features = torch.tanh(conv(inputs))  # (U, maps, L - width + 1)
-            valid = (lengths - width + 1).clamp(min=1)
-            positions = torch.arange(features.shape[-1], device=chars.device)
-            features = features.masked_fill(positions[None, None, :] >= valid[:, None, None], float("-inf"))
-            pooled.append(features.max(dim=-1).values)
-        return self.project(torch.cat(pooled, dim=-1))
+        groups = [(lengths == length).nonzero().squeeze(1) for length in lengths.unique().tolist()]
+        pooled = torch.cat([self._pool(chars[rows], int(lengths[rows[0]])) for rows in groups])
+        order = torch.cat(groups).argsort()
+        return self.project(pooled[order])
 
 
 class PrefixLSTM(nn.Module):
