@@ -113,8 +113,9 @@ class CharCNN(nn.Module):
 
     def forward(self, chars: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``chars`` (U, L), ``lengths`` (U,) -> (U, output_dim)."""
-        groups = [(lengths == length).nonzero().squeeze(1) for length in lengths.unique().tolist()]
-        pooled = torch.cat([self._pool(chars[rows], int(lengths[rows[0]])) for rows in groups])
+        distinct = lengths.unique().tolist()
+        groups = [(lengths == length).nonzero().squeeze(1) for length in distinct]
+        pooled = torch.cat([self._pool(chars[rows], length) for length, rows in zip(distinct, groups)])
         order = torch.cat(groups).argsort()
         return self.project(pooled[order])
 
