@@ -12,6 +12,7 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from tqdm import tqdm
 
 from hmm.config import HmmConfig
 from hmm.models import CategoricalHMM, NeuralHMM
-from hmm.train import cap_length, corpus_log_likelihood, tag_corpus, train_neural_hmm
+from hmm.train import TrainingStopped, cap_length, corpus_log_likelihood, tag_corpus, train_neural_hmm
 from vsl.checkpoint import (LAST, RunMetadata, atomic_write_bytes, atomic_write_json, load_metadata,
                             load_training_checkpoint, load_weights, save_metadata, save_model, save_tensors)
 from vsl.data.batching import Collator, bucketed_order, iterate_batches
@@ -58,11 +59,15 @@ def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
 
 
 def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progress: bool,
-          cluster: Cluster = SINGLE_PROCESS, out_dir: Path | None = None, resume: dict | None = None) -> float | None:
+          cluster: Cluster = SINGLE_PROCESS, out_dir: Path | None = None, resume: dict | None = None,
+          should_stop: Callable[[], bool] | None = None) -> float | None:
     """Train ``model`` on ``labeled`` sentences (joint likelihood with their tags) and
     ``unlabeled`` ones (marginal likelihood); returns the final per-token log p(x) of all of them
     (on rank 0; other ranks of a data-parallel run get None). A single-process neural HMM writes
-    ``out_dir/last.pt`` every ``config.checkpoint_every`` batches; ``resume`` continues from one."""
+    ``out_dir/last.pt`` every ``config.checkpoint_every`` batches; ``resume`` continues from one.
+    Once ``should_stop()`` turns true, training raises :class:`~hmm.train.TrainingStopped`: the
+    neural HMM between batches with its state saved, Baum-Welch (which keeps no checkpoint)
+    after the current iteration."""
     everything = [*labeled, *unlabeled]
     if config.model == "hmm":
         batches = [b.to(config.device) for b in
@@ -72,6 +77,9 @@ def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progr
         def report(iteration: int, log_likelihood: float) -> None:
             bar.update(1)
             bar.set_postfix(ll=f"{log_likelihood:.4f}", refresh=False)
+            if should_stop is not None and should_stop():
+                bar.close()
+                raise TrainingStopped(f"Baum-Welch stopped after iteration {iteration + 1}", saved=False)
 
         fit = model.fit(batches, config.epochs, config.restarts, config.seed, config.smoothing, report)
         bar.close()
@@ -98,7 +106,7 @@ def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progr
                      log=lambda line: print(line, file=sys.stderr) if cluster.main else None, cluster=cluster,
                      checkpoint_every=config.checkpoint_every,
                      save_checkpoint=(lambda state: save_tensors(out_dir / LAST, state)) if checkpoints else None,
-                     resume=resume)
+                     resume=resume, should_stop=should_stop)
     if not cluster.main:
         return None
     return corpus_log_likelihood(model, iterate_batches(everything, collate, config.eval_batch_size,
@@ -106,9 +114,10 @@ def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progr
 
 
 def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: str | None = None,
-        resume: bool = False) -> dict | None:
+        resume: bool = False, should_stop: Callable[[], bool] | None = None) -> dict | None:
     """Load, train, tag the test split, score, and write the run's files into ``out_dir``;
-    ``resume=True`` continues a stopped neural-HMM run from its ``last.pt``.
+    ``resume=True`` continues a stopped neural-HMM run from its ``last.pt``; ``should_stop`` ends
+    training early (see :func:`train`), with no results written.
 
     Started by ``torchrun``, the processes train one neural HMM data-parallel
     (:mod:`vsl.distributed`); rank 0 tags, scores, writes and returns the results, the other
@@ -117,11 +126,11 @@ def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: 
     with process_group(config.device) as cluster:
         if cluster.distributed and (config.model != "nhmm" or resume):
             raise VslError("torchrun trains the neural HMM from the start; Baum-Welch and --resume run in one process")
-        return _run(config, Path(out_dir), progress and cluster.main, command, cluster, resume)
+        return _run(config, Path(out_dir), progress and cluster.main, command, cluster, resume, should_stop)
 
 
 def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, cluster: Cluster,
-         resume: bool) -> dict | None:
+         resume: bool, should_stop: Callable[[], bool] | None) -> dict | None:
     commit = git_commit()
     if config.threads:
         torch.set_num_threads(config.threads)
@@ -157,7 +166,7 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
     if cluster.main:
         save_metadata(out_dir, metadata)
     log_likelihood = train(config, model, labeled_cap.sentences, unlabeled_cap.sentences, collate, progress, cluster,
-                           out_dir, checkpoint)
+                           out_dir, checkpoint, should_stop)
     spread = cluster.replica_spread(model)
     if not cluster.main:
         return None

@@ -7,6 +7,8 @@
 * :func:`tag_corpus`: Viterbi states for every sentence, any length.
 * :func:`cap_length`: the training length cap (the paper trains on sentences of at most 40
   tokens and tags them all), reported with its counts.
+* :class:`TrainingStopped`: a stop request (Ctrl-C, SIGTERM; see :class:`vsl.train.StopRequest`)
+  honoured between batches, after the training state is saved.
 """
 
 from __future__ import annotations
@@ -22,6 +24,15 @@ from vsl.data.readers import Sentence
 from vsl.distributed import SINGLE_PROCESS, Cluster, loss_function
 from vsl.errors import VslError
 from vsl.train import apply_update, predict_ids
+
+
+class TrainingStopped(Exception):
+    """Training ended on request before its last epoch; the message says where. ``saved``:
+    whether the training state at that point was saved, so that a resumed run continues it."""
+
+    def __init__(self, message: str, saved: bool):
+        super().__init__(message)
+        self.saved = saved
 
 
 class LengthCap(NamedTuple):
@@ -48,7 +59,7 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
                      device: str | torch.device = "cpu", progress: bool = True,
                      log: Callable[[str], None] | None = print, cluster: Cluster = SINGLE_PROCESS,
                      checkpoint_every: int | None = None, save_checkpoint: Callable[[dict], None] | None = None,
-                     resume: dict | None = None) -> list[float]:
+                     resume: dict | None = None, should_stop: Callable[[], bool] | None = None) -> list[float]:
     """Maximise the marginal likelihood of a :class:`~hmm.models.NeuralHMM` (or any module whose
     ``loss(batch)`` is -log p(x) per token) with Adam.
 
@@ -63,11 +74,13 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
     ``save_checkpoint`` receives the training state (weights, Adam, position in the epoch,
     running sums, torch random state) every ``checkpoint_every`` batches; ``resume`` continues
     from one, skipping the batches its epoch had done, so the result is that of a run never
-    stopped.
+    stopped. When ``should_stop()`` turns true, the loop ends before the next batch: the state is
+    saved (when ``save_checkpoint`` is given) and :class:`TrainingStopped` raised, so a resumed
+    run loses no finished batch.
 
     In data-parallel training every rank passes its own batches (as many per epoch on every
     rank); the gradients are averaged by DistributedDataParallel and the stopping test reads
-    the log-likelihood of all ranks' batches together, so the ranks stay in step.
+    the log-likelihood of all ranks' batches together, so the ranks stay in step; a stop request on any rank stops them all at the same batch.
     """
     if epochs < 0 or max_updates_per_batch < 1:
         raise VslError(f"need epochs >= 0 and max_updates_per_batch >= 1; got {epochs}, {max_updates_per_batch}")
@@ -85,6 +98,12 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
         bar = tqdm(itertools.islice(batches_fn(epoch), state["batch"], None), disable=not progress,
                    dynamic_ncols=True, desc=f"epoch {epoch + 1}", mininterval=2.0, initial=state["batch"])
         for batch in bar:
+            if should_stop is not None and not cluster.all_true(not should_stop()):
+                bar.close()
+                if save_checkpoint is not None:
+                    save_checkpoint(_training_state(model, optimizer, state))
+                raise TrainingStopped(f"stopped in epoch {epoch + 1} of {epochs} after batch {state['batch']}",
+                                      saved=save_checkpoint is not None)
             batch = batch.to(device)
             state["batch"] += 1
             previous = None

@@ -18,7 +18,9 @@ Writes OUT/results.json (M-1, 1-1 optimal and greedy, V-measure, per-token log-l
 settings, data counts, commit), OUT/tags.txt (one line per test sentence: its cluster ids) and
 the model (OUT/model.pt, config.json, vocab.json; see vsl.checkpoint). A neural-HMM run also
 keeps OUT/last.pt, its training state every --checkpoint-every batches: --resume OUT continues
-a stopped or killed run from there with its saved settings.
+a stopped or killed run from there with its saved settings. Ctrl-C or SIGTERM stops a neural HMM
+at the next batch with its state saved (Baum-Welch after the current iteration, unsaved) and
+exits with status 130; a second signal stops at once.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ import sys
 from hmm.config import MODELS, HmmConfig
 from hmm.experiment import run
 from hmm.models import EMISSIONS, TRANSITIONS
+from hmm.train import TrainingStopped
 from vsl.errors import VslError
+from vsl.train import StopRequest
 
 
 def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool, bool]:
@@ -76,14 +80,22 @@ def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool, bool]:
 
 
 def main(argv=None) -> int:
+    stop = StopRequest().install()
     try:
         config, out, progress, resume = parse_args(argv)
         out = out or f"runs/hmm-{config.data.replace('/', '_')}-{config.model}-s{config.seed}"
         command = " ".join(["scripts/run_hmm.py", *(sys.argv[1:] if argv is None else argv)])
-        results = run(config, out, progress=progress, command=command, resume=resume)
+        results = run(config, out, progress=progress, command=command, resume=resume, should_stop=stop)
     except VslError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except TrainingStopped as stopped:
+        after = f"`scripts/run_hmm.py --resume {out}` continues it" if stopped.saved else "nothing is saved"
+        print(f"{stopped}; {after}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # a second signal, mid-batch
+        print("interrupted; the run's last.pt, if any, holds its last periodic checkpoint", file=sys.stderr)
+        return 130
     if results is not None:  # rank 0 (or the only process)
         keys = ("m1", "one_to_one", "one_to_one_greedy", "vm", "log_likelihood_per_token", "seconds")
         print(json.dumps({"out": out, **{k: results[k] for k in keys}}, indent=2))

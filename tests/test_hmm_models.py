@@ -14,7 +14,7 @@ from scipy.optimize import linear_sum_assignment
 
 from hmm.inference import log_partition
 from hmm.models import CategoricalHMM, NeuralHMM, character_table, joint_log_likelihood
-from hmm.train import cap_length, tag_corpus, train_neural_hmm
+from hmm.train import TrainingStopped, cap_length, tag_corpus, train_neural_hmm
 from vsl.data.batching import Batch, Collator, iterate_batches
 from vsl.data.readers import Sentence
 from vsl.data.vocab import Vocabularies, Vocabulary
@@ -253,6 +253,35 @@ def test_semi_supervised_log_likelihood_clamps_labeled_sentences():
 
 
 # ----------------------------------------------------------------------------- training helpers
+
+
+def test_a_stop_request_saves_the_state_and_the_resumed_run_ends_as_one_never_stopped(synthetic):
+    """Stopped before the 4th batch of epoch 2 (of 6 per epoch), the saved state has 3 batches
+    done, and a run resumed from it ends with the weights and history of an unstopped run."""
+    batches = synthetic[2]
+
+    def train(should_stop=None, resume=None, saved=None):
+        torch.manual_seed(0)
+        model = NeuralHMM(K, WORDS + 2, hidden=8)
+        history = train_neural_hmm(model, lambda epoch: batches, epochs=3, lr=0.01, progress=False, log=None,
+                                   checkpoint_every=100, save_checkpoint=None if saved is None else saved.append,
+                                   resume=resume, should_stop=should_stop)
+        return model, history
+
+    calls = iter(range(100))
+    saved = []
+    with pytest.raises(TrainingStopped, match="epoch 2 of 3 after batch 3") as stopped:
+        train(should_stop=lambda: next(calls) == len(batches) + 3, saved=saved)
+    assert stopped.value.saved and len(saved) == 1
+    assert saved[0]["trainer"]["epoch"] == 1 and saved[0]["trainer"]["batch"] == 3
+    never_stopped, history = train()
+    resumed, resumed_history = train(resume=saved[0])
+    assert resumed_history == history
+    for name, value in never_stopped.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], value), name
+    with pytest.raises(TrainingStopped) as unsaved:  # nowhere to save: said so
+        train(should_stop=lambda: True)
+    assert not unsaved.value.saved
 
 
 def test_training_stops_early_on_a_converged_batch_and_caps_lengths():

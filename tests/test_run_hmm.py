@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vsl.checkpoint import load_model
+from vsl.checkpoint import load_model, load_tensors
 from vsl.data.readers import read_ptb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,3 +144,27 @@ def test_neural_hmm_killed_and_resumed_ends_as_an_uninterrupted_run(tmp_path, da
     for key in ("m1", "one_to_one", "vm", "log_likelihood_per_token"):
         assert resumed[key] == expected[key], key
     assert (killed / "tags.txt").read_text() == (tmp_path / "whole" / "tags.txt").read_text()
+
+
+def test_sigterm_stops_a_neural_hmm_between_batches_with_its_state_saved(tmp_path, data_root, wsj_lengths):
+    """SIGTERM once training has begun, with periodic checkpoints too far apart to happen: exit
+    status 130, a message naming --resume, no results, and a last.pt written at the stop."""
+    import signal
+
+    out = tmp_path / "stopped"
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "--data", "wsj", "--data-root", str(data_root), "--max-sentences", "200",
+         "--model", "nhmm", "--hidden", "16", "--states", "6", "--epochs", "50", "--batch-size", "8",
+         "--checkpoint-every", "100000", "--out", str(out), "--threads", "1", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    lines = []
+    while not lines or not lines[-1].startswith("training on"):
+        lines.append(process.stderr.readline())
+        assert lines[-1] or process.poll() is None, "".join(lines)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    assert f"--resume {out}" in stderr and "Traceback" not in stderr
+    assert not (out / "results.json").exists()
+    state = load_tensors(out / "last.pt")["trainer"]
+    assert state["epoch"] < 50 and state["updates"] <= 6 * state["batch"]  # counters of the epoch under way
