@@ -6,14 +6,17 @@
     scripts/reproduce.py --table configs/tables/my_table.yaml --dry-run
 
 A table (configs/tables/NAME.yaml) names a metric (a dotted path into results.json, e.g.
-test.accuracy, or a list of them), rows, each a run config and optionally the paper's
-figure(s) and, for a curve, an ``x`` value, and optional notes printed under the table. Every (row, seed) runs into RUNS/<row>-s<seed> (default runs/tables/NAME) with
-scripts/run_vsl.py or scripts/run_hmm.py (a config with a "model" setting is an HMM run). A run
-whose results.json exists is skipped, so the grid resumes after a stop; a run that was stopped
-or killed part-way (it has a last.pt) is continued with --resume. Writes results/NAME.json and
-results/NAME.md: mean +- sd
-over seeds (sample standard deviation), the paper's figure beside each cell, every command, seed
-and commit.
+test.accuracy, or a list of them), rows, each a run config and optionally the paper's figure(s)
+and, for a curve, an ``x`` value, and optional notes printed under the table. Every (row, seed)
+runs into RUNS/<row>-s<seed> (default runs/tables/NAME) with scripts/run_vsl.py or
+scripts/run_hmm.py (a config with a "model" setting is an HMM run). A run whose results.json
+exists is skipped, so the grid resumes after a stop; a run that was stopped or killed part-way
+(it has a last.pt) is continued with --resume. A run stopped by Ctrl-C or SIGTERM stops the grid;
+the same command continues it.
+
+Writes results/NAME.json and results/NAME.md: mean +- sd over seeds (sample standard
+deviation), the paper's figure beside each cell, every command, seed and commit. A VSL run that
+was stopped early but still wrote results is listed and left out of the figures.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 ROW_KEYS = {"name", "config", "paper", "x"}
+STOPPED = 130  # the exit status of a run stopped by Ctrl-C or SIGTERM
 
 
 def load_table(name: str) -> tuple[str, dict]:
@@ -101,9 +105,11 @@ def summarize(table: dict, runs: Path, seeds: list[int]) -> list[dict]:
             results_file = runs / f"{slug(row['name'])}-s{seed}" / "results.json"
             if results_file.is_file():
                 results = json.loads(results_file.read_text())
-                cells.append([lookup(results, metric) for metric in table["metrics"]])
+                interrupted = bool(results.get("interrupted", False))
+                if not interrupted:  # a run stopped part-way is listed, not averaged
+                    cells.append([lookup(results, metric) for metric in table["metrics"]])
                 sources.append({"seed": seed, "run": str(results_file.parent), "command": results.get("command"),
-                                "commit": results.get("commit"), "interrupted": results.get("interrupted", False)})
+                                "commit": results.get("commit"), "interrupted": interrupted})
         columns = list(zip(*cells)) if cells else [[] for _ in table["metrics"]]
         rows.append({"name": row["name"], "x": row.get("x"), "config": row["config"], "paper": row["paper"],
                      "seeds": len(cells),
@@ -132,7 +138,7 @@ def markdown(title: str, table: dict, rows: list[dict], command: str, commit: st
     lines += ["", "Runs:", ""]
     for row in rows:
         for source in row["runs"]:
-            note = " (stopped early)" if source["interrupted"] else ""
+            note = " (stopped early; left out of the figures)" if source["interrupted"] else ""
             lines.append(f"- {row['name']}, seed {source['seed']}{note}: `{source['command']}` "
                          f"(commit `{source['commit']}`)")
     return "\n".join(lines) + "\n"
@@ -164,14 +170,18 @@ def main(argv=None) -> int:
                 todo = run_command(ROOT / row["config"] if not Path(row["config"]).is_absolute() else Path(row["config"]),
                                    seed, out, args.threads)
                 print(" ".join(todo), file=sys.stderr, flush=True)
-                if not args.dry_run:
-                    subprocess.run(todo, check=True)
+                if args.dry_run:
+                    continue
+                code = subprocess.run(todo).returncode
+                if code == STOPPED or (code == 0 and not finished(out)):  # a stopped VSL run writes results
+                    print(f"stopped on request: {out}; the same command continues the grid", file=sys.stderr)
+                    return STOPPED
+                if code != 0:
+                    print(f"error: a run failed (exit {code}): {' '.join(todo)}", file=sys.stderr)
+                    return 1
     except VslError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except subprocess.CalledProcessError as err:
-        print(f"error: a run failed (exit {err.returncode}): {' '.join(err.cmd)}", file=sys.stderr)
-        return 1
     if args.dry_run:
         return 0
     rows = summarize(table, runs, seeds)

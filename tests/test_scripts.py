@@ -106,3 +106,11 @@ def test_reproduce_runs_a_grid_over_seeds_and_resumes(tmp_path, twitter_folder):
           "--out", hmm_out], tmp_path)
     [hmm_row] = json.loads(hmm_out.with_suffix(".json").read_text())["rows"]
     assert hmm_row["seeds"] == 1 and len(hmm_row["mean"]) == 2 and hmm_row["sd"] == [None, None]
+
+    stopped = tmp_path / "runs" / "bigru-baseline-s1" / "results.json"  # stopped early: listed, not averaged
+    stopped.write_text(json.dumps({**json.loads(stopped.read_text()), "interrupted": True}))
+    _run([*args, "--report-only"], tmp_path)
+    [row] = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert row["seeds"] == 1 and row["values"] == [values[:1]] and row["sd"] == [None]
+    assert [source["interrupted"] for source in row["runs"]] == [False, True]
+    assert "seed 1 (stopped early; left out of the figures)" in out.with_suffix(".md").read_text()
