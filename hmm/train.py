@@ -80,7 +80,8 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
 
     In data-parallel training every rank passes its own batches (as many per epoch on every
     rank); the gradients are averaged by DistributedDataParallel and the stopping test reads
-    the log-likelihood of all ranks' batches together, so the ranks stay in step; a stop request on any rank stops them all at the same batch.
+    the log-likelihood of all ranks' batches together, so the ranks stay in step; a stop request
+    on any rank stops them all at the same batch.
     """
     if epochs < 0 or max_updates_per_batch < 1:
         raise VslError(f"need epochs >= 0 and max_updates_per_batch >= 1; got {epochs}, {max_updates_per_batch}")
