@@ -31,7 +31,7 @@ from vsl.data.vocab import Vocabularies, build_vocabularies
 from vsl.distributed import SINGLE_PROCESS, Cluster, process_group
 from vsl.errors import VslError
 from vsl.experiment import git_commit, seed_everything
-from vsl.train import TrainedTagger
+from vsl.train import TrainedTagger, stop_requested
 from vsl.metrics import accuracy, cluster_scores
 
 
@@ -77,7 +77,7 @@ def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progr
         def report(iteration: int, log_likelihood: float) -> None:
             bar.update(1)
             bar.set_postfix(ll=f"{log_likelihood:.4f}", refresh=False)
-            if should_stop is not None and should_stop():
+            if stop_requested(should_stop):
                 bar.close()
                 raise TrainingStopped(f"Baum-Welch stopped after iteration {iteration + 1}", saved=False)
 

@@ -23,7 +23,7 @@ from vsl.data.batching import Batch, Collator
 from vsl.data.readers import Sentence
 from vsl.distributed import SINGLE_PROCESS, Cluster, loss_function
 from vsl.errors import VslError
-from vsl.train import apply_update, predict_ids
+from vsl.train import apply_update, predict_ids, stop_requested
 
 
 class TrainingStopped(Exception):
@@ -99,7 +99,7 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
         bar = tqdm(itertools.islice(batches_fn(epoch), state["batch"], None), disable=not progress,
                    dynamic_ncols=True, desc=f"epoch {epoch + 1}", mininterval=2.0, initial=state["batch"])
         for batch in bar:
-            if should_stop is not None and not cluster.all_true(not should_stop()):
+            if stop_requested(should_stop, cluster):
                 bar.close()
                 if save_checkpoint is not None:
                     save_checkpoint(_training_state(model, optimizer, state))

@@ -35,12 +35,12 @@ import yaml
 from vsl.checkpoint import atomic_write_bytes, atomic_write_json
 from vsl.errors import VslError
 from vsl.experiment import git_commit
+from vsl.train import StopRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 ROW_KEYS = {"name", "config", "paper", "x"}
-STOPPED = 130  # the exit status of a run stopped by Ctrl-C or SIGTERM
 
 
 def load_table(name: str) -> tuple[str, dict]:
@@ -173,9 +173,10 @@ def main(argv=None) -> int:
                 if args.dry_run:
                     continue
                 code = subprocess.run(todo).returncode
-                if code == STOPPED or (code == 0 and not finished(out)):  # a stopped VSL run writes results
+                # a VSL run stopped on request exits 0 with results that say "interrupted"
+                if code == StopRequest.EXIT_STATUS or (code == 0 and not finished(out)):
                     print(f"stopped on request: {out}; the same command continues the grid", file=sys.stderr)
-                    return STOPPED
+                    return StopRequest.EXIT_STATUS
                 if code != 0:
                     print(f"error: a run failed (exit {code}): {' '.join(todo)}", file=sys.stderr)
                     return 1

@@ -92,10 +92,10 @@ def main(argv=None) -> int:
     except TrainingStopped as stopped:
         after = f"`scripts/run_hmm.py --resume {out}` continues it" if stopped.saved else "nothing is saved"
         print(f"{stopped}; {after}", file=sys.stderr)
-        return 130
+        return StopRequest.EXIT_STATUS
     except KeyboardInterrupt:  # a second signal, mid-batch
         print("interrupted; the run's last.pt, if any, holds its last periodic checkpoint", file=sys.stderr)
-        return 130
+        return StopRequest.EXIT_STATUS
     if results is not None:  # rank 0 (or the only process)
         keys = ("m1", "one_to_one", "one_to_one_greedy", "vm", "log_likelihood_per_token", "seconds")
         print(json.dumps({"out": out, **{k: results[k] for k in keys}}, indent=2))

@@ -92,7 +92,10 @@ def make_optimizer(model, lr: float) -> torch.optim.Optimizer:
 
 class StopRequest:
     """Turns Ctrl-C and SIGTERM into a request that :func:`fit` honours at the next step
-    boundary, so the run ends with a consistent checkpoint; a second signal interrupts at once."""
+    boundary, so the run ends with a consistent checkpoint; a second signal interrupts at once.
+    A script that stops before its end on such a request exits with :attr:`EXIT_STATUS`."""
+
+    EXIT_STATUS = 130  # 128 + SIGINT, the shell's status for an interrupted command
 
     def __init__(self):
         self.requested = False
@@ -109,6 +112,12 @@ class StopRequest:
 
     def __call__(self) -> bool:
         return self.requested
+
+
+def stop_requested(should_stop: Callable[[], bool] | None, cluster: Cluster = SINGLE_PROCESS) -> bool:
+    """Whether ``should_stop()`` holds on any rank (a collective call in data-parallel training,
+    so that every rank stops at the same step)."""
+    return should_stop is not None and not cluster.all_true(not should_stop())
 
 
 class NonFiniteError(VslError):
@@ -252,7 +261,7 @@ def fit(model, batches, evaluate_dev: Callable[[], dict], select: str, *,
     try:
         model.train()
         while state.step < max_steps and not state.finished:
-            if should_stop is not None and not cluster.all_true(not should_stop()):
+            if stop_requested(should_stop, cluster):
                 interrupted = True
                 break
             batch = next(batches).to(device)
