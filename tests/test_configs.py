@@ -12,6 +12,7 @@ import yaml
 
 from hmm.config import HmmConfig
 from vsl.config import RunConfig
+from vsl.experiment import check_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("path", sorted((ROOT / "configs" / "vsl").glob("*.yaml")), ids=lambda p: p.name)
 def test_vsl_configs_load(path):
     config = RunConfig.load(path)
+    check_config(config)
     assert config.data and config.latent in ("none", "gauss", "flat", "hier")
 
 

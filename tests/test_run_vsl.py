@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from vsl.checkpoint import load_model
@@ -53,6 +54,24 @@ def test_run_vsl_reports_a_missing_dataset_clearly(tmp_path):
                            str(tmp_path), "--out", str(tmp_path / "o")], capture_output=True, text=True)
     assert done.returncode == 2
     assert "Klingon" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--alpha", "0"], "alpha must be positive"),
+    (["--unlabeled-weight", "-0.1"], "unlabeled_weight must be positive"),
+    (["--batch-size", "0"], "batch_size must be positive"),
+    (["--unlabeled-limit", "-5"], "unlabeled_limit must be >= 0"),
+    (["--dropout", "1"], "dropout must be in [0, 1)"),
+    (["--patience", "0"], "patience must be positive"),
+])
+def test_run_vsl_refuses_unusable_settings_before_reading_data(tmp_path, args, message):
+    """The data root is empty: the setting must be refused before any dataset is looked for."""
+    done = subprocess.run([sys.executable, str(SCRIPT), "--data", "twitter", "--latent", "hier", *args,
+                           "--data-root", str(tmp_path), "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"error: {message}" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "o").exists()
 
 
 def test_run_vsl_hier_with_unlabeled_text_file(tmp_path, twitter_folder):

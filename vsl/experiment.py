@@ -38,6 +38,32 @@ from vsl.variational import LATENT_STRUCTURES, MixedStream, VariationalObjective
 
 LATENTS = ("none", *LATENT_STRUCTURES)
 
+_POSITIVE = ("word_dim", "char_dim", "char_hidden", "hidden", "y_dim", "z_dim", "decoder_hidden",
+             "batch_size", "unlabeled_batch_size", "eval_batch_size", "max_steps", "eval_every",
+             "checkpoint_every", "prior_update_every", "skipgram_epochs", "skipgram_window",
+             "alpha", "unlabeled_weight", "lr", "grad_clip")
+
+
+def check_config(config: RunConfig) -> None:
+    """Refuse settings no run can use, naming the setting, before any data is read
+    (a weight of 0 would make pyro's scaling fail mid-run, a size of 0 an empty layer)."""
+    if config.latent not in LATENTS:
+        raise VslError(f"latent {config.latent!r} is not one of {', '.join(LATENTS)}")
+    if config.decoder_precision not in PRECISIONS:
+        raise VslError(f"decoder_precision {config.decoder_precision!r} is not one of {', '.join(PRECISIONS)}")
+    if config.kl_annealing not in KLAnnealing.KINDS:
+        raise VslError(f"kl_annealing {config.kl_annealing!r} is not one of {', '.join(KLAnnealing.KINDS)}")
+    for name in _POSITIVE:
+        if not getattr(config, name) > 0:
+            raise VslError(f"{name} must be positive; got {getattr(config, name)}")
+    for name in ("unlabeled_limit", "decoded_words", "kl_rate", "kl_warmup"):
+        if getattr(config, name) is not None and getattr(config, name) < 0:
+            raise VslError(f"{name} must be >= 0; got {getattr(config, name)}")
+    if config.patience is not None and config.patience < 1:
+        raise VslError(f"patience must be positive (or null for none); got {config.patience}")
+    if not 0 <= config.dropout < 1:
+        raise VslError(f"dropout must be in [0, 1); got {config.dropout}")
+
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch."""
@@ -86,23 +112,17 @@ def unlabeled_subset(sentences: list, config: RunConfig) -> list:
     from all of them, so runs along the curve differ only in this."""
     if config.unlabeled_limit is None or config.unlabeled_limit >= len(sentences):
         return sentences
-    if config.unlabeled_limit < 0:
-        raise VslError(f"unlabeled_limit must be >= 0; got {config.unlabeled_limit}")
     order = np.random.default_rng([config.seed, len(sentences)]).permutation(len(sentences))
     return [sentences[i] for i in sorted(order[: config.unlabeled_limit])]
 
 
 def build_model(config: RunConfig, vocabs: Vocabularies, embeddings: torch.Tensor | None = None):
     """The model a config names, with fresh (or the given pretrained) word embeddings."""
-    if config.latent not in LATENTS:
-        raise VslError(f"latent {config.latent!r} is not one of {', '.join(LATENTS)}")
     encoder = build_encoder(len(vocabs.words), len(vocabs.chars), config.word_dim, config.char_dim,
                             config.char_hidden, config.hidden, config.dropout, embeddings,
                             config.frozen_embeddings)
     if config.latent == "none":
         return BiGRUTagger(encoder, len(vocabs.tags))
-    if config.decoder_precision not in PRECISIONS:
-        raise VslError(f"decoder_precision {config.decoder_precision!r} is not one of {', '.join(PRECISIONS)}")
     decoded = min(config.decoded_words or len(vocabs.words), len(vocabs.words))
     return VariationalTagger(encoder, len(vocabs.tags), decoded, config.latent, config.y_dim, config.z_dim,
                              config.decoder_hidden, config.classifier_on, config.variational,
@@ -212,6 +232,7 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
          should_stop: Callable[[], bool] | None, cluster: Cluster) -> dict:
     if resume and cluster.distributed:
         raise VslError("--resume continues a run in one process; start it without torchrun")
+    check_config(config)
     commit = git_commit()  # the code as it was when the run started
     if config.threads:
         torch.set_num_threads(config.threads)
