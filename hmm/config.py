@@ -67,9 +67,16 @@ class HmmConfig(Settings):
         hidden = self.hidden if self.hidden is not None else (128 if self.emission == "conv" else 512)
         for name, value in (("states", self.states), ("epochs", epochs), ("hidden", hidden),
                             ("batch_size", self.batch_size), ("eval_batch_size", self.eval_batch_size),
-                            ("restarts", self.restarts)):
-            if value < 1:
+                            ("restarts", self.restarts), ("lr", self.lr),
+                            ("max_updates_per_batch", self.max_updates_per_batch), ("grad_clip", self.grad_clip),
+                            ("checkpoint_every", self.checkpoint_every), ("lstm_layers", self.lstm_layers),
+                            ("char_dim", self.char_dim), ("max_word_chars", self.max_word_chars)):
+            if not value > 0:
                 raise VslError(f"{name} must be positive; got {value}")
+        if self.smoothing < 0 or self.tolerance < 0:
+            raise VslError(f"smoothing and tolerance must be >= 0; got {self.smoothing}, {self.tolerance}")
+        if not 0 <= self.dropout < 1:
+            raise VslError(f"dropout must be in [0, 1); got {self.dropout}")
         if self.hidden_layers < 0:
             raise VslError(f"hidden_layers must be >= 0; got {self.hidden_layers}")
         if self.max_sentences is not None and self.max_sentences < 1:

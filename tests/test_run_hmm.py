@@ -84,6 +84,7 @@ def test_run_hmm_neural_conv_lstm_on_wsj(tmp_path, data_root, wsj_lengths):
     (["--data", "ud/Klingon-XYZ"], "Klingon"),
     (["--data", "wsj", "--states", "0"], "states must be positive"),
     (["--data", "wsj", "--model", "nhmm", "--hidden-layers", "-1"], "hidden_layers must be >= 0"),
+    (["--data", "wsj", "--model", "nhmm", "--lr", "0"], "lr must be positive"),
 ])
 def test_run_hmm_reports_bad_input_clearly(tmp_path, data_root, args, message):
     done = subprocess.run([sys.executable, str(SCRIPT), *args, "--data-root", str(data_root),
