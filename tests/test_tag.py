@@ -57,9 +57,10 @@ def test_tag_with_a_bigru_run(tmp_path, twitter_folder):
     tags = json.loads((out / "vocab.json").read_text())["tags"]["items"]
     _check_all_formats(out, set(tags))
 
-    conll_input = "# a comment\nHello\tX\nworld\tY\n\nsecond\n"
+    conll_input = "# sent_id = 1\n#tbt\t#\nHello\tX\nworld\tY\n\nsecond\n"
     done = _tag(out, "json", conll_input, "--input-format", "conll")
-    assert [json.loads(line)["words"] for line in done.stdout.decode().splitlines()] == [["Hello", "world"], ["second"]]
+    assert [json.loads(line)["words"] for line in done.stdout.decode().splitlines()] == \
+        [["#tbt", "Hello", "world"], ["second"]]
     raw = subprocess.run([sys.executable, str(SCRIPT), "--model", str(out), "--input", "-"],
                          input=b"fine\n\xff bad\n", capture_output=True)
     assert raw.returncode == 2 and b"<stdin>:2: invalid UTF-8" in raw.stderr and b"Traceback" not in raw.stderr
@@ -80,6 +81,12 @@ def test_read_sentences_formats_and_errors():
 
     assert read("a b\n\nc\n", "text") == [["a", "b"], [], ["c"]]
     assert read("a X\nb Y\n\n\n\nc Z", "conll") == [["a", "b"], ["c"]]
+    tweets = "#justsaying\t#\nok\t!\n\n# #\n@me @\n"  # hashtag and "#" tokens, as in daily547 and enw.gold
+    assert read(tweets, "conll") == [["#justsaying", "ok"], ["#", "@me"]]
+    assert read("-DOCSTART- -X- -X- O\n\nEU NNP B-NP B-ORG\n", "conll") == [["EU"]]
+    tagged = io.StringIO()
+    write_tagged(tagged, "conll", 1, [["#tbt", "#"], ["x"]], [["#", "#"], ["N"]])
+    assert read(tagged.getvalue(), "conll") == [["#tbt", "#"], ["x"]]  # the output reads back
     conllu = "# text = ab c\n1-2\tab\t_\n1\ta\t_\n2\tb\t_\n2.1\tnull\t_\n3\tc\t_\n"
     assert read(conllu, "conllu") == [["a", "b", "c"]]
     with pytest.raises(DataFormatError, match=r"^in.txt:2: token id 'x' is not a number"):

@@ -6,9 +6,12 @@ memory:
 * ``text``: one sentence per line, split by the model's tokenizer; an empty line is an empty
   sentence (kept, so the output lines up with the input).
 * ``conll``: one token per line, the word in the first column (tab- or space-separated), a
-  blank line after each sentence, ``#`` comment lines ignored.
-* ``conllu``: CoNLL-U; the word is the FORM column; multiword-token ranges (``1-2``) and empty
-  nodes (``1.1``) are skipped.
+  blank line after each sentence. A line that starts with ``#`` is a token (hashtags and the
+  ``#`` symbol are words in Twitter and CoNLL data) unless it is the ``# sent_id = N`` line that
+  the ``conll`` output writes, so tagged output reads back; CoNLL-2003's ``-DOCSTART-`` lines
+  are skipped.
+* ``conllu``: CoNLL-U; ``#`` lines are comments; the word is the FORM column; multiword-token
+  ranges (``1-2``) and empty nodes (``1.1``) are skipped.
 
 Output formats: ``conll`` (``# sent_id = N``, then ``word<TAB>tag`` lines, then a blank line;
 an empty sentence is its comment line alone), ``tsv`` (a ``sentence token word tag`` header and
@@ -26,6 +29,8 @@ from vsl.errors import DataFormatError
 
 INPUT_FORMATS = ("text", "conll", "conllu")
 OUTPUT_FORMATS = ("conll", "tsv", "json")
+SENT_ID = "# sent_id = "  # the comment that opens each sentence of the conll output
+DOCSTART = "-DOCSTART-"  # CoNLL-2003's document separator
 
 
 def _conll_word(fields: list[str], conllu: bool, name: str, number: int) -> str | None:
@@ -67,6 +72,7 @@ def read_sentences(lines: Iterable[str], fmt: str, tokenize: Callable[[str], lis
         for line in lines:
             yield tokenize(line)
         return
+    comment = SENT_ID if fmt == "conll" else "#"
     words: list[str] = []
     for number, text in enumerate(lines, start=1):
         if not text.strip():
@@ -74,9 +80,11 @@ def read_sentences(lines: Iterable[str], fmt: str, tokenize: Callable[[str], lis
                 yield words
                 words = []
             continue
-        if text.startswith("#"):
+        if text.startswith(comment):
             continue
         fields = text.split("\t") if fmt == "conllu" or "\t" in text else text.split()
+        if fmt == "conll" and fields[0] == DOCSTART:
+            continue
         word = _conll_word(fields, fmt == "conllu", name, number)
         if word is not None:
             words.append(word)
@@ -104,7 +112,7 @@ def write_tagged(handle: TextIO, fmt: str, first_id: int, sentences: Sequence[Se
             handle.writelines(f"{number}\t{position}\t{word}\t{label}\n"
                               for position, (word, label) in enumerate(zip(words, labels), start=1))
         else:
-            handle.write(f"# sent_id = {number}\n")
+            handle.write(f"{SENT_ID}{number}\n")
             handle.writelines(f"{word}\t{label}\n" for word, label in zip(words, labels))
             handle.write("\n")
 
