@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from hmm.models import EMISSIONS, TRANSITIONS
 from vsl.config import Settings
-from vsl.errors import VslError
+from vsl.errors import SettingError
 
 MODELS = ("hmm", "nhmm")
 
@@ -59,9 +59,9 @@ class HmmConfig(Settings):
     def resolved(self) -> "HmmConfig":
         """Fill the model-dependent defaults and check the values."""
         if self.model not in MODELS:
-            raise VslError(f"model {self.model!r} is not one of {', '.join(MODELS)}")
+            raise SettingError(f"model {self.model!r} is not one of {', '.join(MODELS)}")
         if self.emission not in EMISSIONS or self.transition not in TRANSITIONS:
-            raise VslError(f"emission must be one of {', '.join(EMISSIONS)} and transition one of "
+            raise SettingError(f"emission must be one of {', '.join(EMISSIONS)} and transition one of "
                            f"{', '.join(TRANSITIONS)}; got {self.emission!r}, {self.transition!r}")
         epochs = self.epochs if self.epochs is not None else (50 if self.model == "hmm" else 5)
         hidden = self.hidden if self.hidden is not None else (128 if self.emission == "conv" else 512)
@@ -72,16 +72,16 @@ class HmmConfig(Settings):
                             ("checkpoint_every", self.checkpoint_every), ("lstm_layers", self.lstm_layers),
                             ("char_dim", self.char_dim), ("max_word_chars", self.max_word_chars)):
             if not value > 0:
-                raise VslError(f"{name} must be positive; got {value}")
+                raise SettingError(f"{name} must be positive; got {value}")
         if self.smoothing < 0 or self.tolerance < 0:
-            raise VslError(f"smoothing and tolerance must be >= 0; got {self.smoothing}, {self.tolerance}")
+            raise SettingError(f"smoothing and tolerance must be >= 0; got {self.smoothing}, {self.tolerance}")
         if not 0 <= self.dropout < 1:
-            raise VslError(f"dropout must be in [0, 1); got {self.dropout}")
+            raise SettingError(f"dropout must be in [0, 1); got {self.dropout}")
         if self.hidden_layers < 0:
-            raise VslError(f"hidden_layers must be >= 0; got {self.hidden_layers}")
+            raise SettingError(f"hidden_layers must be >= 0; got {self.hidden_layers}")
         if self.max_sentences is not None and self.max_sentences < 1:
-            raise VslError(f"max_sentences must be positive; got {self.max_sentences}")
+            raise SettingError(f"max_sentences must be positive; got {self.max_sentences}")
         if self.semi_supervised and self.model != "nhmm":
-            raise VslError("semi-supervised training is for the neural HMM (--model nhmm)")
+            raise SettingError("semi-supervised training is for the neural HMM (--model nhmm)")
         max_length = self.max_length if self.max_length and self.max_length > 0 else None
         return dataclasses.replace(self, epochs=epochs, hidden=hidden, max_length=max_length)

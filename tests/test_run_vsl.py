@@ -63,6 +63,9 @@ def test_run_vsl_reports_a_missing_dataset_clearly(tmp_path):
     (["--unlabeled-limit", "-5"], "unlabeled_limit must be >= 0"),
     (["--dropout", "1"], "dropout must be in [0, 1)"),
     (["--patience", "0"], "patience must be positive"),
+    (["--kl-rate", "0"], "kl_rate must be positive"),
+    (["--decoded-words", "1"], "decoded_words must be 0"),
+    (["--latent", "gauss", "--classifier-on", "y"], "classifier_on y: VSL-G"),
 ])
 def test_run_vsl_refuses_unusable_settings_before_reading_data(tmp_path, args, message):
     """The data root is empty: the setting must be refused before any dataset is looked for."""

@@ -15,6 +15,7 @@ from vsl.data.readers import Sentence, read_twitter
 from vsl.data.registry import Corpus, DatasetSpec
 from vsl.data.splits import make_split, split_train
 from vsl.data.vocab import PAD, UNK, Vocabularies, Vocabulary, build_vocabularies
+from vsl.errors import SettingError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA = REPO_ROOT.parent / "shared" / "data"
@@ -66,7 +67,7 @@ def test_split_sizes(labeled_fraction, unlabeled_fraction, n_labeled, n_unlabele
 @pytest.mark.parametrize("labeled_fraction, unlabeled_fraction", [
     (0.6, 0.5), (1.0, 0.1), (0.0, 0.5), (-0.1, 0.5), (1.5, 0.0), (0.5, -0.1), (0.5, 1.5)])
 def test_split_rejects_bad_fractions(labeled_fraction, unlabeled_fraction):
-    with pytest.raises(ValueError):
+    with pytest.raises(SettingError, match="labeled_fraction"):
         split_train(distinct_train(20), labeled_fraction, unlabeled_fraction, seed=0)
 
 

@@ -23,5 +23,10 @@ class DataFormatError(VslError, ValueError):
         super().__init__(f"{where}: {message}")
 
 
+class SettingError(VslError, ValueError):
+    """A setting, from a config file or the command line, that no run can use; the message
+    names the setting."""
+
+
 class DatasetNotFoundError(VslError, FileNotFoundError):
     """A dataset name or folder that does not resolve to the files it needs."""

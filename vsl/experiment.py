@@ -29,7 +29,7 @@ from vsl.data.splits import LabeledSplit, make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
 from vsl.distributed import SINGLE_PROCESS, Cluster, loss_function, process_group
 from vsl.embeddings import embedding_matrix, load_vectors, train_skipgram
-from vsl.errors import VslError
+from vsl.errors import SettingError, VslError
 from vsl.latent import KLAnnealing, PriorStore
 from vsl.linear_softmax import PRECISIONS
 from vsl.models import BiGRUTagger, build_encoder
@@ -41,28 +41,33 @@ LATENTS = ("none", *LATENT_STRUCTURES)
 _POSITIVE = ("word_dim", "char_dim", "char_hidden", "hidden", "y_dim", "z_dim", "decoder_hidden",
              "batch_size", "unlabeled_batch_size", "eval_batch_size", "max_steps", "eval_every",
              "checkpoint_every", "prior_update_every", "skipgram_epochs", "skipgram_window",
-             "alpha", "unlabeled_weight", "lr", "grad_clip")
+             "alpha", "unlabeled_weight", "kl_rate", "lr", "grad_clip")
 
 
 def check_config(config: RunConfig) -> None:
-    """Refuse settings no run can use, naming the setting, before any data is read
-    (a weight of 0 would make pyro's scaling fail mid-run, a size of 0 an empty layer)."""
-    if config.latent not in LATENTS:
-        raise VslError(f"latent {config.latent!r} is not one of {', '.join(LATENTS)}")
-    if config.decoder_precision not in PRECISIONS:
-        raise VslError(f"decoder_precision {config.decoder_precision!r} is not one of {', '.join(PRECISIONS)}")
-    if config.kl_annealing not in KLAnnealing.KINDS:
-        raise VslError(f"kl_annealing {config.kl_annealing!r} is not one of {', '.join(KLAnnealing.KINDS)}")
+    """Refuse settings no run can use, naming the setting, before any data is read (a weight
+    of 0 would make pyro's scaling fail mid-run, a size of 0 build an empty layer)."""
+    choices = {"latent": LATENTS, "decoder_precision": PRECISIONS, "kl_annealing": KLAnnealing.KINDS,
+               "classifier_on": (None, "y", "z")}
+    for name, allowed in choices.items():
+        if getattr(config, name) not in allowed:
+            raise SettingError(f"{name} {getattr(config, name)!r} is not one of "
+                               f"{', '.join(str(a) for a in allowed if a is not None)}")
+    if config.latent == "gauss" and config.classifier_on == "y":
+        raise SettingError("classifier_on y: VSL-G (latent gauss) has only z")
     for name in _POSITIVE:
         if not getattr(config, name) > 0:
-            raise VslError(f"{name} must be positive; got {getattr(config, name)}")
-    for name in ("unlabeled_limit", "decoded_words", "kl_rate", "kl_warmup"):
+            raise SettingError(f"{name} must be positive; got {getattr(config, name)}")
+    for name in ("unlabeled_limit", "kl_warmup"):
         if getattr(config, name) is not None and getattr(config, name) < 0:
-            raise VslError(f"{name} must be >= 0; got {getattr(config, name)}")
+            raise SettingError(f"{name} must be >= 0; got {getattr(config, name)}")
+    if config.decoded_words == 1 or (config.decoded_words or 0) < 0:
+        raise SettingError(f"decoded_words must be 0 or null (all words) or at least 2 (PAD and UNK); "
+                           f"got {config.decoded_words}")
     if config.patience is not None and config.patience < 1:
-        raise VslError(f"patience must be positive (or null for none); got {config.patience}")
+        raise SettingError(f"patience must be positive (or null for none); got {config.patience}")
     if not 0 <= config.dropout < 1:
-        raise VslError(f"dropout must be in [0, 1); got {config.dropout}")
+        raise SettingError(f"dropout must be in [0, 1); got {config.dropout}")
 
 
 def seed_everything(seed: int) -> None:

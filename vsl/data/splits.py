@@ -10,7 +10,7 @@ from pathlib import Path
 
 from vsl.data.readers import Sentence, read_raw
 from vsl.data.registry import Corpus, load_dataset, normalize_sentences, resolve_dataset
-from vsl.errors import DatasetNotFoundError
+from vsl.errors import DatasetNotFoundError, SettingError
 
 
 @dataclass
@@ -27,9 +27,10 @@ def split_train(train: list[Sentence], labeled_fraction: float, unlabeled_fracti
     """Draw ``labeled_fraction`` of ``train`` as labeled and a disjoint ``unlabeled_fraction``
     as unlabeled, by a permutation seeded with ``seed``; both keep the file order."""
     if not 0 < labeled_fraction <= 1 or not 0 <= unlabeled_fraction <= 1:
-        raise ValueError("fractions must satisfy 0 < labeled <= 1 and 0 <= unlabeled <= 1")
+        raise SettingError(f"labeled_fraction must be in (0, 1] and unlabeled_fraction in [0, 1]; got "
+                           f"{labeled_fraction} and {unlabeled_fraction}")
     if labeled_fraction + unlabeled_fraction > 1 + 1e-9:
-        raise ValueError(f"labeled {labeled_fraction} + unlabeled {unlabeled_fraction} exceeds 1")
+        raise SettingError(f"labeled_fraction {labeled_fraction} + unlabeled_fraction {unlabeled_fraction} exceeds 1")
     n = len(train)
     n_labeled = max(1, int(round(labeled_fraction * n)))
     n_unlabeled = min(n - n_labeled, int(round(unlabeled_fraction * n)))
