@@ -21,7 +21,7 @@ from tqdm import tqdm
 from hmm.config import HmmConfig
 from hmm.models import CategoricalHMM, NeuralHMM
 from hmm.train import TrainingStopped, cap_length, corpus_log_likelihood, tag_corpus, train_neural_hmm
-from vsl.checkpoint import (LAST, RunMetadata, atomic_write_bytes, atomic_write_json, load_metadata,
+from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_bytes, atomic_write_json, load_metadata,
                             load_training_checkpoint, load_weights, save_metadata, save_model, save_tensors)
 from vsl.data.batching import Collator, bucketed_order, iterate_batches
 from vsl.data.readers import Sentence
@@ -202,5 +202,5 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
     save_model(out_dir, "model", model.state_dict(), metadata)
     atomic_write_bytes(out_dir / "tags.txt",
                        "".join(" ".join(map(str, tags)) + "\n" for tags in clusters).encode("utf-8"))
-    atomic_write_json(out_dir / "results.json", results)
+    atomic_write_json(out_dir / RESULTS, results)
     return results

@@ -10,9 +10,10 @@ Rows: the BiGRU baseline; VSL-GG-Hier on labeled data only and with unlabeled da
 HMM trained without labels (one state per gold tag, on the train text plus the dataset's raw
 text); the semi-supervised neural HMM on the VSL split of the same seed; and the y space of
 VSL-GG-Hier + unlabeled clustered by k-means into as many clusters as tags. A row's model is the
-run folder RUNS/<row> (default runs/compare/<data>-s<seed>/<row>); a folder that already holds
-results.json is reused, so an interrupted comparison continues where it stopped, and --reuse
-ROW=DIR points a row at any finished run. Missing runs are trained with the package defaults
+run folder RUNS/<row> (default runs/compare/<data>-s<seed>/<row>); a finished run there is
+reused and a stopped one continued, so the same command carries on after Ctrl-C or SIGTERM
+(which save the running row and exit with status 130), and --reuse ROW=DIR points a row at any
+run (one stopped early is marked so in the table). Missing runs are trained with the package defaults
 for the dataset (override with --set ROW.KEY=VALUE, e.g. --set hier.max_steps=5000).
 
 Writes OUT.json and OUT.md (default results/compare_<data>): the table, and per row the run
@@ -31,8 +32,10 @@ import yaml
 from hmm.config import HmmConfig
 from hmm.experiment import load_trained as load_hmm
 from hmm.experiment import run as run_hmm
+from hmm.train import TrainingStopped
 from vsl.analysis import cluster_tokens, latent_vectors
-from vsl.checkpoint import atomic_write_bytes, atomic_write_json, load_metadata
+from vsl.checkpoint import (LAST, RESULTS, atomic_write_bytes, atomic_write_json, load_metadata, load_resumable,
+                            run_finished)
 from vsl.config import RunConfig
 from vsl.data.batching import Collator
 from vsl.data.registry import load_dataset, resolve_dataset
@@ -41,6 +44,7 @@ from vsl.errors import VslError
 from vsl.experiment import git_commit, load_run, load_trained
 from vsl.experiment import run as run_vsl
 from vsl.metrics import accuracy, cluster_scores
+from vsl.train import StopRequest
 
 ROWS = {  # row -> (description, family, settings)
     "bigru": ("BiGRU baseline", "vsl", {"latent": "none"}),
@@ -63,19 +67,28 @@ def parse_settings(pairs: list[str]) -> dict[str, dict]:
     return settings
 
 
-def ensure_run(row: str, folder: Path, dataset: dict, extra: dict, n_tags: int) -> None:
-    """Train the row's model into ``folder`` unless it already finished there; ``dataset`` holds
-    the data, data_root, format and seed settings."""
-    if (folder / "results.json").is_file():
+def ensure_run(row: str, folder: Path, dataset: dict, extra: dict, n_tags: int, should_stop) -> None:
+    """Train the row's model into ``folder`` unless it already finished there, continuing it
+    from its ``last.pt`` (with its saved settings) when an earlier comparison stopped it;
+    ``dataset`` holds the data, data_root, format and seed settings. A stop request raises
+    :class:`~hmm.train.TrainingStopped` once the run's state is saved."""
+    if run_finished(folder):
         return
     _, family, settings = ROWS[row]
-    values = {**dataset, **settings, **extra}
-    print(f"training {row} into {folder}", file=sys.stderr)
-    if family == "vsl":
-        run_vsl(RunConfig.from_dict(values), folder, progress=False, command=f"scripts/compare.py row {row}")
+    resume = (folder / LAST).is_file()
+    settings_type, train = (RunConfig, run_vsl) if family == "vsl" else (HmmConfig, run_hmm)
+    if resume:
+        config = settings_type.from_dict(load_resumable(folder, family).config, str(folder / "config.json"))
     else:
-        values.setdefault("states", n_tags)
-        run_hmm(HmmConfig.from_dict(values), folder, progress=False, command=f"scripts/compare.py row {row}")
+        values = {**dataset, **settings, **extra}
+        if family == "hmm":
+            values.setdefault("states", n_tags)
+        config = settings_type.from_dict(values)
+    print(f"{'continuing' if resume else 'training'} {row} in {folder}", file=sys.stderr)
+    results = train(config, folder, progress=False, command=f"scripts/compare.py row {row}", resume=resume,
+                    should_stop=should_stop)
+    if family == "vsl" and results["interrupted"]:
+        raise TrainingStopped(f"{row} stopped at step {results['steps']}", saved=True)
 
 
 def score_row(folder: Path, semi_supervised_hmm: bool, gold, words) -> dict:
@@ -91,9 +104,9 @@ def score_row(folder: Path, semi_supervised_hmm: bool, gold, words) -> dict:
 
 
 def provenance(folder: Path) -> dict:
-    results = json.loads((folder / "results.json").read_text())
+    results = json.loads((folder / RESULTS).read_text())
     return {"run": str(folder), "command": results.get("command"), "seed": results.get("seed"),
-            "commit": results.get("commit")}
+            "commit": results.get("commit"), "interrupted": bool(results.get("interrupted"))}
 
 
 def markdown(data: str, table: list[dict], commit: str | None, command: str) -> str:
@@ -106,7 +119,8 @@ def markdown(data: str, table: list[dict], commit: str | None, command: str) -> 
              "| model | accuracy | M-1 | 1-1 | 1-1 greedy | VM | run |", "|---|---|---|---|---|---|---|"]
     for row in table:
         s = row["scores"]
-        lines.append(f"| {row['model']} | {cell(s.get('accuracy'))} | {cell(s['m1'])} | {cell(s['one_to_one'])} | "
+        stopped = " (stopped early)" if row["source"]["interrupted"] else ""
+        lines.append(f"| {row['model']}{stopped} | {cell(s.get('accuracy'))} | {cell(s['m1'])} | {cell(s['one_to_one'])} | "
                      f"{cell(s['one_to_one_greedy'])} | {cell(s['vm'])} | `{row['source']['run']}` |")
     lines += ["", "Commands of the runs:", ""]
     lines += [f"- {row['model']}: `{row['source']['command']}` (seed {row['source']['seed']}, "
@@ -142,8 +156,9 @@ def main(argv=None) -> int:
         words = [s.words for s in corpus.test]
         n_tags = len({t for tags in gold for t in tags})
         table = []
+        stop = StopRequest().install()
         for row, (description, _, settings) in ROWS.items():
-            ensure_run(row, folders[row], dataset, extra[row], n_tags)
+            ensure_run(row, folders[row], dataset, extra[row], n_tags, stop)
             scores = score_row(folders[row], bool(settings.get("semi_supervised")), gold, words)
             table.append({"row": row, "model": description, "scores": scores, "source": provenance(folders[row])})
         model, vocabs, _ = load_run(folders[CLUSTERED])
@@ -154,6 +169,9 @@ def main(argv=None) -> int:
     except VslError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except (TrainingStopped, KeyboardInterrupt) as stopped:
+        print(f"{stopped or 'interrupted'}; the same command continues the comparison", file=sys.stderr)
+        return StopRequest.EXIT_STATUS
     out = Path(args.out or f"results/compare_{name}")
     commit = git_commit()
     atomic_write_json(out.with_suffix(".json"), {"data": args.data, "seed": args.seed, "test_tokens":

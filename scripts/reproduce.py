@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from vsl.checkpoint import atomic_write_bytes, atomic_write_json
+from vsl.checkpoint import RESULTS, atomic_write_bytes, atomic_write_json, run_finished
 from vsl.errors import VslError
 from vsl.experiment import git_commit
 from vsl.train import StopRequest
@@ -85,11 +85,6 @@ def run_command(config: Path, seed: int, out: Path, threads: int | None) -> list
             *limits, "--no-progress"]
 
 
-def finished(out: Path) -> bool:
-    results = out / "results.json"
-    return results.is_file() and not json.loads(results.read_text()).get("interrupted")
-
-
 def lookup(results: dict, path: str) -> float:
     value = results
     for key in path.split("."):
@@ -102,7 +97,7 @@ def summarize(table: dict, runs: Path, seeds: list[int]) -> list[dict]:
     for row in table["rows"]:
         cells, sources = [], []
         for seed in seeds:
-            results_file = runs / f"{slug(row['name'])}-s{seed}" / "results.json"
+            results_file = runs / f"{slug(row['name'])}-s{seed}" / RESULTS
             if results_file.is_file():
                 results = json.loads(results_file.read_text())
                 interrupted = bool(results.get("interrupted", False))
@@ -165,7 +160,7 @@ def main(argv=None) -> int:
                 continue
             for seed in seeds:
                 out = runs / f"{slug(row['name'])}-s{seed}"
-                if finished(out):
+                if run_finished(out):
                     continue
                 todo = run_command(ROOT / row["config"] if not Path(row["config"]).is_absolute() else Path(row["config"]),
                                    seed, out, args.threads)
@@ -173,8 +168,7 @@ def main(argv=None) -> int:
                 if args.dry_run:
                     continue
                 code = subprocess.run(todo).returncode
-                # a VSL run stopped on request exits 0 with results that say "interrupted"
-                if code == StopRequest.EXIT_STATUS or (code == 0 and not finished(out)):
+                if code == StopRequest.EXIT_STATUS:
                     print(f"stopped on request: {out}; the same command continues the grid", file=sys.stderr)
                     return StopRequest.EXIT_STATUS
                 if code != 0:

@@ -97,8 +97,15 @@ def main(argv=None) -> int:
     except VslError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # another signal while the stopped run was being scored
+        print(f"interrupted; `scripts/run_vsl.py --resume {out}` continues from its last.pt", file=sys.stderr)
+        return StopRequest.EXIT_STATUS
     summary = {split: results[split] for split in ("dev", "test")}
     print(json.dumps({"out": out, "best_step": results["best_step"], **summary}, indent=2))
+    if results["interrupted"]:
+        print(f"stopped on request at step {results['steps']} (its best model is scored above); "
+              f"`scripts/run_vsl.py --resume {out}` continues it", file=sys.stderr)
+        return StopRequest.EXIT_STATUS
     return 0
 
 

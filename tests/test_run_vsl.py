@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from vsl.checkpoint import load_model
+from vsl.train import StopRequest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "run_vsl.py"
 
@@ -126,7 +127,8 @@ def test_sigterm_stops_training_and_still_writes_results(tmp_path, twitter_folde
         time.sleep(0.2)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 0, stderr
+    assert process.returncode == StopRequest.EXIT_STATUS, stderr
+    assert f"--resume {out}" in stderr
     results = json.loads((out / "results.json").read_text())
     assert results["interrupted"] and 5 <= results["steps"] < 1_000_000
     assert 0.0 <= results["test"]["accuracy"] <= 1.0

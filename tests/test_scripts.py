@@ -63,8 +63,12 @@ def test_compare_scores_every_row_on_the_same_test_tokens(tmp_path, twitter_fold
                                         (twitter_folder / "slice.test").read_text().split("\n\n") if b.strip())
     assert "| Neural HMM, no labels | — |" in out.with_suffix(".md").read_text()
     before = (tmp_path / "runs" / "bigru" / "results.json").stat().st_mtime
-    _run(args, tmp_path)  # a second call reuses every finished run
+    stopped = tmp_path / "runs" / "hier" / "results.json"  # as a run stopped on request leaves it
+    stopped.write_text(json.dumps({**json.loads(stopped.read_text()), "interrupted": True}))
+    _run(args, tmp_path)  # a second call reuses every finished run and continues the stopped one
     assert (tmp_path / "runs" / "bigru" / "results.json").stat().st_mtime == before
+    continued = json.loads(stopped.read_text())
+    assert not continued["interrupted"] and continued["resumed_from_step"] == 20
 
 
 def test_reproduce_runs_a_grid_over_seeds_and_resumes(tmp_path, twitter_folder):

@@ -19,6 +19,7 @@ from vsl.errors import VslError
 
 FORMAT_VERSION = 1
 LAST = "last.pt"  # a run folder's training checkpoint, what --resume continues from
+RESULTS = "results.json"  # a run folder's scores, written when the run ends
 
 
 class CheckpointError(VslError):
@@ -118,6 +119,13 @@ def load_metadata(directory: str | Path, family: str | None = None) -> RunMetada
     if family is not None and meta["family"] != family:
         raise CheckpointError(f"{directory}: holds a {meta['family']} model, not a {family} one")
     return RunMetadata(meta["family"], meta["config"], _read_json(directory / "vocab.json"), meta["tokenizer"])
+
+
+def run_finished(directory: str | Path) -> bool:
+    """Whether the run in ``directory`` ended on its own: it wrote its results and was not
+    stopped early (a VSL run stopped on request still writes results that say ``interrupted``)."""
+    results = Path(directory) / RESULTS
+    return results.is_file() and not json.loads(results.read_text()).get("interrupted")
 
 
 def load_resumable(directory: str | Path, family: str) -> RunMetadata:

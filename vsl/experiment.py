@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from vsl import __version__
-from vsl.checkpoint import (LAST, RunMetadata, atomic_write_json, load_metadata, load_model, load_tensors,
+from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_json, load_metadata, load_model, load_tensors,
                             load_training_checkpoint, load_weights, save_metadata, save_tensors)
 from vsl.config import RunConfig
 from vsl.data.batching import BatchStream, Collator
@@ -312,5 +312,5 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
         "config": config.to_dict(),
     }
     if cluster.main:
-        atomic_write_json(out_dir / "results.json", results)
+        atomic_write_json(out_dir / RESULTS, results)
     return results
