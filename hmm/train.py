@@ -23,7 +23,7 @@ from vsl.data.batching import Batch, Collator
 from vsl.data.readers import Sentence
 from vsl.distributed import SINGLE_PROCESS, Cluster, loss_function
 from vsl.errors import VslError
-from vsl.train import apply_update, predict_ids, stop_requested
+from vsl.train import apply_update, predict_ids, random_state, restore_random_state, stop_requested
 
 
 class TrainingStopped(Exception):
@@ -91,7 +91,7 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
-        torch.set_rng_state(resume["rng"])
+        restore_random_state(resume["rng"])
         state = dict(resume["trainer"])
     model.train()
     while state["epoch"] < epochs:
@@ -136,7 +136,7 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
 
 
 def _training_state(model, optimizer, counters: dict) -> dict:
-    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(),
+    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": random_state(),
             "trainer": dict(counters)}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -76,15 +77,25 @@ def test_a_non_finite_gradient_is_caught_too(twitter_slice, twitter_collator):
 
 def test_skip_mode_drops_only_the_bad_batches_and_logs_them(twitter_slice, twitter_collator, tmp_path):
     train = twitter_slice[0]
-    model = PoisonedAt(_tagger(twitter_collator), steps=[2, 5])
-    result = fit(model, BatchStream(train, twitter_collator, 5, seed=0), lambda: {"accuracy": 0.5}, "accuracy",
-                 max_steps=6, eval_every=3, lr=1e-2, grad_clip=5.0, progress=False, on_nonfinite="skip",
-                 log_path=tmp_path / "log")
+    saved = []
+
+    def run(log: str, poisoned_calls, resume=None):
+        model = PoisonedAt(_tagger(twitter_collator), steps=poisoned_calls)
+        result = fit(model, BatchStream(train, twitter_collator, 5, seed=0), lambda: {"accuracy": 0.5}, "accuracy",
+                     max_steps=6, eval_every=3, lr=1e-2, grad_clip=5.0, progress=False, on_nonfinite="skip",
+                     log_path=tmp_path / log, checkpoint_every=4, resume=resume,
+                     save_checkpoint=lambda checkpoint: saved.append(copy.deepcopy(checkpoint)))
+        return model, result, [json.loads(line) for line in (tmp_path / log).read_text().splitlines()]
+
+    model, result, records = run("log", [2, 5])
     assert result.skipped == [2, 5] and result.steps == 6
-    records = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 3, 5, 6]
     assert "the loss is nan on sentences" in records[0]["skipped"]
     assert all(torch.isfinite(p).all() for p in model.parameters())
+    # resumed from step 4, the log still holds the skip at step 2
+    _, resumed, resumed_records = run("resumed", [1], resume=saved[0])  # its first step is step 5
+    assert saved[0]["trainer"]["step"] == 4 and resumed.skipped == [2, 5]
+    assert [r["step"] for r in resumed_records] == [2, 3, 5, 6] and "skipped" in resumed_records[0]
 
 
 def test_a_stop_request_ends_at_a_step_boundary_with_a_checkpoint(twitter_slice, twitter_collator):

@@ -188,15 +188,30 @@ class TrainerState:
         return dataclasses.asdict(self)
 
 
+def random_state() -> dict:
+    """torch's random state, of the CPU and of every visible GPU (dropout and sampling draw on
+    both), as saved in training checkpoints."""
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_random_state(state: dict | torch.Tensor) -> None:
+    """Set what :func:`random_state` saved; a bare tensor is a CPU state alone (neural-HMM
+    checkpoints written before the GPU states were saved)."""
+    state = {"torch": state} if isinstance(state, torch.Tensor) else state
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def training_checkpoint(model, optimizer, best_state, state: TrainerState, batches) -> dict:
     """The state that lets :func:`fit` continue exactly where it stopped: weights, optimizer,
     best weights so far, counters, the torch random state, the data order and, for VSL, the
     prior stores."""
     checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "best": best_state,
-                  "trainer": state.to_dict(), "rng": {"torch": torch.get_rng_state()},
-                  "batches": batches.state_dict()}
-    if torch.cuda.is_available():
-        checkpoint["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+                  "trainer": state.to_dict(), "rng": random_state(), "batches": batches.state_dict()}
     if hasattr(model, "prior_state"):
         checkpoint["priors"] = model.prior_state()
     return checkpoint
@@ -209,9 +224,7 @@ def restore_checkpoint(checkpoint: dict, model, optimizer, batches) -> tuple[dic
     batches.load_state_dict(checkpoint["batches"])
     if hasattr(model, "load_prior_state"):
         model.load_prior_state(checkpoint["priors"])
-    torch.set_rng_state(checkpoint["rng"]["torch"])
-    if "cuda" in checkpoint["rng"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(checkpoint["rng"]["cuda"])
+    restore_random_state(checkpoint["rng"])
     return checkpoint["best"], TrainerState(**checkpoint["trainer"])
 
 
@@ -274,9 +287,7 @@ def fit(model, batches, evaluate_dev: Callable[[], dict], select: str, *,
                 if on_nonfinite == "stop":
                     raise NonFiniteError(f"{message}; training stopped, checkpoints keep the last good state") from None
                 state.skipped.append(step)
-                if log:
-                    log.write(json.dumps({"step": step, "skipped": message}) + "\n")
-                    log.flush()
+                _record(state, log, {"step": step, "skipped": message})
             else:
                 state.tokens += batch.n_tokens
                 state.running = loss if state.running is None else 0.98 * state.running + 0.02 * loss
@@ -307,13 +318,19 @@ def fit(model, batches, evaluate_dev: Callable[[], dict], select: str, *,
 def _evaluate(state: TrainerState, evaluate_dev, select: str, patience: int | None, log, begun: float) -> None:
     """Score dev at ``state.step``, log it, and update the best score and patience counters."""
     dev = evaluate_dev()
-    record = {"step": state.step, "loss": state.running, "seconds": time.perf_counter() - begun, "dev": dev}
-    state.history.append(record)
-    if log:
-        log.write(json.dumps(record) + "\n")
-        log.flush()
+    _record(state, log, {"step": state.step, "loss": state.running, "seconds": time.perf_counter() - begun,
+                         "dev": dev})
     if dev[select] > state.best_score:
         state.best_score, state.best_step, state.best_dev, state.stale = dev[select], state.step, dev, 0
     else:
         state.stale += 1
         state.finished = patience is not None and state.stale >= patience
+
+
+def _record(state: TrainerState, log, record: dict) -> None:
+    """Keep ``record`` (an evaluation or a skipped batch) in the state's history, which a
+    resumed run writes back to its log, and append it to the open log."""
+    state.history.append(record)
+    if log:
+        log.write(json.dumps(record) + "\n")
+        log.flush()
