@@ -67,3 +67,12 @@ def test_neural_hmm_on_two_processes_matches_one(tmp_path, data_root):
     one, two = (json.loads((tmp_path / run / "results.json").read_text()) for run in ("one", "two"))
     assert two["world_size"] == 2 and two["replica_spread"] == 0.0
     assert abs(two["log_likelihood_per_token"] - one["log_likelihood_per_token"]) < 0.1, (one, two)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without a GPU")
+def test_asking_for_a_gpu_without_one_is_a_clear_error_in_one_process_too():
+    from vsl.distributed import join
+    from vsl.errors import VslError
+
+    with pytest.raises(VslError, match="--device cuda was asked for, but no GPU is visible"):
+        join("cuda")

@@ -5,9 +5,9 @@ on CUDA, one GPU per local rank) and trains a replica of the model wrapped in
 ``torch.nn.parallel.DistributedDataParallel``, which averages the gradients of each step across
 processes. The training sentences are sharded by position (rank r holds sentences r, r + N, ...),
 each rank draws batches of ``batch_size // N`` from its own shard, and a VSL model's per-token
-prior stores cover that rank's shard only: each prior lives in exactly one process. Every rank
-scores dev on identical weights, so the best-model and early-stopping decisions agree without
-messages; rank 0 alone writes files.
+prior stores cover that rank's shard only: each prior lives in exactly one process. Rank 0
+scores dev and broadcasts the scores, so the best-model and early-stopping decisions agree on
+every rank; rank 0 alone writes files.
 """
 
 from __future__ import annotations
@@ -103,12 +103,12 @@ SINGLE_PROCESS = Cluster()
 def join(device: str = "cpu") -> Cluster:
     """Join the process group when started by ``torchrun`` (``WORLD_SIZE`` > 1); otherwise the
     single-process cluster. On CUDA each process takes the GPU of its local rank."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise VslError(f"--device {device} was asked for, but no GPU is visible")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return Cluster(device=device)
     if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise VslError("--device cuda was asked for, but no GPU is visible")
         local = int(os.environ.get("LOCAL_RANK", "0"))
         torch.cuda.set_device(local)
         device = f"cuda:{local}"
