@@ -19,12 +19,12 @@ import torch
 from tqdm import tqdm
 
 from hmm.config import HmmConfig
-from hmm.models import CategoricalHMM, NeuralHMM
-from hmm.train import TrainingStopped, cap_length, corpus_log_likelihood, tag_corpus, train_neural_hmm
+from hmm.models import CategoricalHMM, NeuralHMM, corpus_log_likelihood
+from hmm.train import TrainingStopped, cap_length, tag_corpus, train_neural_hmm
 from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_bytes, atomic_write_json, load_metadata,
                             load_training_checkpoint, load_weights, save_metadata, save_model, save_tensors)
 from vsl.data.batching import Collator, bucketed_order, iterate_batches
-from vsl.data.readers import Sentence
+from vsl.data.readers import Sentence, sentence_counts
 from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.splits import make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
@@ -33,10 +33,6 @@ from vsl.errors import VslError
 from vsl.experiment import git_commit, seed_everything
 from vsl.train import TrainedTagger, stop_requested
 from vsl.metrics import accuracy, cluster_scores
-
-
-def _counts(sentences) -> dict:
-    return {"sentences": len(sentences), "tokens": sum(len(s) for s in sentences)}
 
 
 def build_model(config: HmmConfig, words: list[str]):
@@ -188,10 +184,10 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
         "seed": config.seed,
         "seconds": round(time.time() - started, 1),
         "semi_supervised": config.semi_supervised,
-        "data": {"train": _counts(corpus.train), "labeled": _counts(labeled_cap.sentences),
-                 "trained_on": _counts(labeled_cap.sentences + unlabeled_cap.sentences),
+        "data": {"train": sentence_counts(corpus.train), "labeled": sentence_counts(labeled_cap.sentences),
+                 "trained_on": sentence_counts(labeled_cap.sentences + unlabeled_cap.sentences),
                  "dropped_by_length": labeled_cap.dropped + unlabeled_cap.dropped,
-                 "max_length": config.max_length, "test": _counts(test), "vocabulary": len(vocabs.words)},
+                 "max_length": config.max_length, "test": sentence_counts(test), "vocabulary": len(vocabs.words)},
         "world_size": cluster.world,
         "replica_spread": spread,
         "resumed": resume,

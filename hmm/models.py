@@ -58,6 +58,20 @@ def _batches(batches) -> Iterable[Batch]:
     return batches() if callable(batches) else batches
 
 
+@torch.no_grad()
+def corpus_log_likelihood(model, batches: Iterable[Batch], device: str | torch.device = "cpu") -> float:
+    """Per-token log p(x) of ``batches`` under either HMM (dropout off)."""
+    was_training = model.training
+    model.eval()
+    total, tokens = 0.0, 0
+    for batch in batches:
+        batch = batch.to(device)
+        total += float(model.log_likelihood(batch).sum())
+        tokens += batch.n_tokens
+    model.train(was_training)
+    return total / max(tokens, 1)
+
+
 class CategoricalHMM(nn.Module):
     """A first-order HMM with categorical initial, transition and emission distributions, kept as
     log-probability buffers ``log_init`` (K,), ``log_trans`` (K, K) and ``log_emit`` (K, V)."""
@@ -84,13 +98,6 @@ class CategoricalHMM(nn.Module):
         self.log_init.copy_(rows(self.n_states))
         self.log_trans.copy_(rows(self.n_states, self.n_states))
         self.log_emit.copy_(rows(self.n_states, self.n_words))
-
-    def set_parameters(self, init: Tensor, trans: Tensor, emit: Tensor) -> None:
-        """Set the parameters from probabilities (K,), (K, K), (K, V)."""
-        for buffer, value in ((self.log_init, init), (self.log_trans, trans), (self.log_emit, emit)):
-            if tuple(value.shape) != tuple(buffer.shape):
-                raise VslError(f"parameter of shape {tuple(value.shape)}, expected {tuple(buffer.shape)}")
-            buffer.copy_(torch.as_tensor(value).log())
 
     def emission_scores(self, words: Tensor) -> Tensor:
         """``words`` (B, T) -> log p(x_t | z_t = k) (B, T, K)."""
@@ -162,21 +169,13 @@ class CategoricalHMM(nn.Module):
         for restart in range(restarts):
             self.initialize(seed + restart)
             history = self.fit_em(batches, iterations, smoothing, progress)
-            finals.append(self.data_log_likelihood(batches))
+            finals.append(corpus_log_likelihood(self, _batches(batches), self.log_init.device))
             history.append(finals[-1])
             if best is None or finals[-1] > finals[best[0]]:
                 best = (restart, history, {k: v.clone() for k, v in self.state_dict().items()})
         self.load_state_dict(best[2])
         return EMFit(best[1], best[0], finals)
 
-    @torch.no_grad()
-    def data_log_likelihood(self, batches) -> float:
-        """Per-token log p(x) of all ``batches`` under the current parameters."""
-        total, tokens = 0.0, 0
-        for batch in _batches(batches):
-            total += float(self.log_likelihood(batch).sum())
-            tokens += int(batch.lengths.sum())
-        return total / max(tokens, 1)
 
 
 # ----------------------------------------------------------------------------- neural HMM

@@ -141,19 +141,6 @@ def _training_state(model, optimizer, counters: dict) -> dict:
 
 
 @torch.no_grad()
-def corpus_log_likelihood(model, batches: Iterable[Batch], device: str | torch.device = "cpu") -> float:
-    """Per-token log p(x) of ``batches`` (dropout off)."""
-    was_training = getattr(model, "training", False)
-    model.eval()
-    total, tokens = 0.0, 0
-    for batch in batches:
-        batch = batch.to(device)
-        total += float(model.log_likelihood(batch).sum())
-        tokens += batch.n_tokens
-    model.train(was_training)
-    return total / max(tokens, 1)
-
-
 def tag_corpus(model, sentences: Sequence[Sentence], collate: Collator, batch_size: int = 256,
                device: str | torch.device = "cpu") -> list[list[int]]:
     """Viterbi states of every sentence (all lengths), in the order of ``sentences``."""

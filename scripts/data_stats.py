@@ -12,12 +12,14 @@ import argparse
 import json
 import sys
 
+from vsl.data.readers import sentence_counts
 from vsl.data.registry import SPLITS, load_dataset, resolve_dataset
 from vsl.data.splits import make_split
+from vsl.errors import VslError
 
 
 def count(sentences) -> dict:
-    stats = {"sentences": len(sentences), "tokens": sum(len(s) for s in sentences)}
+    stats = sentence_counts(sentences)
     tags = {t for s in sentences if s.tags for t in s.tags}
     if tags:
         stats["tags"] = len(tags)
@@ -48,8 +50,12 @@ def main(argv=None) -> int:
     parser.add_argument("--unlabeled-fraction", type=float)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    stats = dataset_stats(args.data, args.data_root, args.fmt, args.labeled_fraction,
-                          args.unlabeled_fraction, args.seed)
+    try:
+        stats = dataset_stats(args.data, args.data_root, args.fmt, args.labeled_fraction,
+                              args.unlabeled_fraction, args.seed)
+    except VslError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     json.dump(stats, sys.stdout, indent=2)
     print()
     return 0

@@ -58,7 +58,10 @@ def tsne(args) -> None:
 
 def confusion(args) -> None:
     corpus = load_dataset(resolve_dataset(args.data, args.data_root), with_raw=False)
-    lines = (Path(args.run) / "tags.txt").read_text().splitlines()
+    tagged = Path(args.run) / "tags.txt"
+    if not tagged.is_file():
+        raise VslError(f"{tagged}: missing (an HMM run folder holds the tags it gave the test split)")
+    lines = tagged.read_text(encoding="utf-8").splitlines()
     if len(lines) != len(corpus.test):
         raise VslError(f"{args.run}/tags.txt has {len(lines)} sentences, the test split {len(corpus.test)}")
     clusters = [int(c) for line in lines for c in line.split()]
@@ -87,7 +90,7 @@ def main(argv=None) -> int:
         sub.add_argument("--data", required=True)
         sub.add_argument("--data-root")
         sub.add_argument("--out", required=True)
-        sub.add_argument("--seed", type=int, default=0)
+    commands.choices["tsne"].add_argument("--seed", type=int, default=0)
     commands.choices["tsne"].add_argument("--run", action="append", required=True, metavar="TITLE=RUN_DIR:LATENT")
     commands.choices["tsne"].add_argument("--tokens", type=int, default=2000, help="test tokens to embed (2,000)")
     commands.choices["confusion"].add_argument("--run", required=True, help="an HMM run folder (tags.txt)")

@@ -71,7 +71,10 @@ def slug(name: str) -> str:
 
 
 def is_hmm(config: Path) -> bool:
-    return "model" in (yaml.safe_load(config.read_text(encoding="utf-8")) or {})
+    try:
+        return "model" in (yaml.safe_load(config.read_text(encoding="utf-8")) or {})
+    except (OSError, yaml.YAMLError) as err:
+        raise VslError(f"{config}: cannot read the row's config ({err})") from None
 
 
 def run_command(config: Path, seed: int, out: Path, threads: int | None) -> list[str]:

@@ -24,6 +24,7 @@ from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_json, load_
                             load_training_checkpoint, load_weights, save_metadata, save_tensors)
 from vsl.config import RunConfig
 from vsl.data.batching import BatchStream, Collator
+from vsl.data.readers import sentence_counts
 from vsl.data.registry import Corpus, load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit, make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
@@ -215,10 +216,6 @@ def git_commit() -> str | None:
     return commit + ("+dirty" if dirty else "")
 
 
-def _counts(sentences) -> dict:
-    return {"sentences": len(sentences), "tokens": sum(len(s) for s in sentences)}
-
-
 def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: str | None = None,
         resume: bool = False, should_stop: Callable[[], bool] | None = None) -> dict:
     """Train, select on dev, score dev and test, and write the run's files into ``out_dir``;
@@ -299,10 +296,10 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
         "skipped_steps": result.skipped,
         "train_seconds": round(result.seconds, 1),
         "train_tokens_per_second": round(result.tokens / max(result.seconds, 1e-9), 1),
-        "data": {"labeled": _counts(data.split.labeled), "unlabeled": _counts(data.split.unlabeled),
-                 "unlabeled_trained_on": _counts(unlabeled_subset(data.split.unlabeled, config))
-                 if trains_on_unlabeled(config, data.split) else _counts([]),
-                 "dev": _counts(data.corpus.dev), "test": _counts(data.corpus.test),
+        "data": {"labeled": sentence_counts(data.split.labeled), "unlabeled": sentence_counts(data.split.unlabeled),
+                 "unlabeled_trained_on": sentence_counts(unlabeled_subset(data.split.unlabeled, config))
+                 if trains_on_unlabeled(config, data.split) else sentence_counts([]),
+                 "dev": sentence_counts(data.corpus.dev), "test": sentence_counts(data.corpus.test),
                  "vocabulary": len(data.vocabs.words), "with_vectors": data.embeddings_found},
         "world_size": cluster.world,
         "replica_spread": spread,

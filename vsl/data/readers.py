@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 from vsl.data.tagging import iob1_to_bioes, split_iob1_tag
 from vsl.errors import DataFormatError
@@ -31,6 +31,11 @@ class Sentence:
 
     def __len__(self) -> int:
         return len(self.words)
+
+
+def sentence_counts(sentences: Sequence[Sentence]) -> dict:
+    """How many sentences and tokens ``sentences`` hold, as run results report them."""
+    return {"sentences": len(sentences), "tokens": sum(len(s) for s in sentences)}
 
 
 def _lines(path: str | Path) -> Iterator[tuple[int, str]]:
