@@ -212,16 +212,23 @@ def _log_backward(batch: _Batch) -> Tensor:
     return torch.stack(betas[::-1], dim=1)
 
 
-def _log_marginals(batch: _Batch, pairs: bool) -> Tensor:
-    """gamma_t(k) proportional to alpha_t(k) beta_t(k) (eq. 27) or, with ``pairs``,
-    xi_t(i, j) proportional to alpha_t(i) a_ij b_j(x_{t+1}) beta_{t+1}(j) (eq. 37), normalised
-    per position (softmax) from the log-space passes. Not masked."""
-    log_alpha = _log_forward(batch)[0]
-    log_beta = _log_backward(batch)
-    if not pairs:
-        return torch.softmax(log_alpha + log_beta, dim=-1)
+def _log_gamma(log_alpha: Tensor, log_beta: Tensor) -> Tensor:
+    """gamma_t(k) proportional to alpha_t(k) beta_t(k) (eq. 27), normalised per position. Not
+    masked."""
+    return torch.softmax(log_alpha + log_beta, dim=-1)
+
+
+def _log_xi(batch: _Batch, log_alpha: Tensor, log_beta: Tensor) -> Tensor:
+    """xi_t(i, j) proportional to alpha_t(i) a_ij b_j(x_{t+1}) beta_{t+1}(j) (eq. 37),
+    normalised per position. Not masked."""
     scores = log_alpha[:, :-1, :, None] + batch.trans + (batch.emit + log_beta)[:, 1:, None, :]
     return torch.softmax(scores.flatten(-2), dim=-1).view(scores.shape)
+
+
+def _log_marginals(batch: _Batch, pairs: bool) -> Tensor:
+    """gamma (eq. 27) or, with ``pairs``, xi (eq. 37) from the log-space passes. Not masked."""
+    log_alpha, log_beta = _log_forward(batch)[0], _log_backward(batch)
+    return _log_xi(batch, log_alpha, log_beta) if pairs else _log_gamma(log_alpha, log_beta)
 
 
 # ----------------------------------------------------------------------------- scaled
@@ -335,9 +342,10 @@ def baum_welch_statistics(log_init: Tensor, log_trans: Tensor, log_emit: Tensor,
     batch = _prepare(log_init, log_trans, log_emit, lengths)
     pair_real = batch.real[:, 1:]
     if _resolve(method, batch) == "log":
-        gamma = _log_marginals(batch, pairs=False)
-        pairs = _log_marginals(batch, pairs=True).masked_fill(~pair_real[..., None, None], 0.0).sum(dim=(0, 1))
-        log_z = _log_forward(batch)[1]
+        log_alpha, log_z = _log_forward(batch)
+        log_beta = _log_backward(batch)
+        gamma = _log_gamma(log_alpha, log_beta)
+        pairs = _log_xi(batch, log_alpha, log_beta).masked_fill(~pair_real[..., None, None], 0.0).sum(dim=(0, 1))
     else:
         scaled = _rescale(batch)
         alpha, norms, log_z = _scaled_forward(batch, scaled)
