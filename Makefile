@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
-# Train the BiGRU baseline on Twitter POS (fetching the free datasets first if no data root
-# is found) and print a dev/test table.
+# Train the BiGRU baseline and VSL-GG-Hier on Twitter POS (fetching the free datasets first
+# if no data root is found) and print a dev/test table.
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 

@@ -67,7 +67,8 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
     that epoch. Each batch gets up to ``max_updates_per_batch`` updates of the mean per-token
     log-likelihood; the loop moves on when ``|ll - ll_previous| < tolerance * |ll_previous|``
     between consecutive evaluations. Returns, per epoch, the per-token log-likelihood of its
-    batches as last evaluated (i.e. before each batch's final update). A non-finite
+    batches as last evaluated (before the batch's last update, or after it when the tolerance
+    ended the batch's updates). A non-finite
     log-likelihood or gradient raises :class:`~vsl.train.NonFiniteError` naming the epoch and
     batch, before any update from it.
 

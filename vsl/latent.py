@@ -2,8 +2,10 @@
 
 * :class:`GaussianHead`: the diagonal Gaussian posteriors q(y|h), q(z|h) and q(z|y,h), whose
   means and log-variances are linear functions of their inputs.
-* :func:`reparameterize` and :func:`gaussian_kl`: one reparameterized sample in training (the
-  mean at test) and the closed-form KL term of the ELBO.
+* :func:`reparameterize`: one reparameterized sample in training (the mean at test).
+* :func:`gaussian_kl`: the closed form of the ELBO's KL terms, written out independently of
+  pyro (training takes the KLs from pyro's ``TraceMeanField_ELBO``; the tests check the two
+  agree).
 * :class:`PriorStore`: the per-token priors of the iterative prior updates (sec. 3.3,
   eqs. 10-11).
 """
@@ -43,7 +45,7 @@ def reparameterize(mean: torch.Tensor, logvar: torch.Tensor, sample: bool) -> to
 def gaussian_kl(mean_q: torch.Tensor, logvar_q: torch.Tensor,
                 mean_p: torch.Tensor, logvar_p: torch.Tensor) -> torch.Tensor:
     """KL(N(mean_q, diag exp(logvar_q)) || N(mean_p, diag exp(logvar_p))) in closed form,
-    summed over the last dimension: the KL terms of the ELBO (sec. 3)."""
+    summed over the last dimension: a KL term of the ELBO (sec. 3, eq. 9)."""
     ratio = torch.exp(logvar_q - logvar_p)
     distance = (mean_q - mean_p).pow(2) * torch.exp(-logvar_p)
     return 0.5 * (ratio + distance - 1.0 - (logvar_q - logvar_p)).sum(dim=-1)

@@ -159,8 +159,9 @@ class VariationalTagger(nn.Module):
 
     def negative_elbo(self, batch: Batch, posteriors: dict[str, Posterior], priors: dict,
                       alpha: float | torch.Tensor, beta: float) -> torch.Tensor:
-        """alpha * sum over real tokens of [-log p(x_t|.) + beta * KL(q_t || prior_t)];
-        ``alpha`` a number or a tensor that broadcasts to (B, T) (per-sentence weights)."""
+        """alpha * sum over real tokens of [-log p(x_t|.) + beta * KL(q_t || prior_t)], the
+        negative-ELBO part of the loss (eq. 9, module docstring); ``alpha`` a number or a tensor
+        that broadcasts to (B, T) (per-sentence weights)."""
         if not self.variational:
             nll = self.reconstruction_nll(batch, {n: p.value for n, p in posteriors.items()})
             return (alpha * nll)[batch.mask].sum()
