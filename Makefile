@@ -25,8 +25,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest tests
 
+# VSL training throughput (Twitter, 1 and 2 threads), then HMM inference against its peers and
+# NHMM updates (WSJ, one thread): the two tables of the README's Benchmarks section.
 bench: $(STAMP)
-	$(PY) scripts/bench.py --out results/bench.json
+	$(PY) scripts/bench.py --out results/bench.json --family vsl
+	$(PY) scripts/bench.py --out results/bench_hmm.json --family hmm --threads 1
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -23,7 +23,7 @@ The HMM family (see :mod:`hmm.benchmark`):
 The report carries the authors' code's throughput measured on this kind of machine
 (``reference``) for comparison.
 
-    scripts/bench.py --out results/bench.json [--steps 200] [--threads 1 2] [--cases ...]
+    scripts/bench.py --out results/bench.json [--family vsl|hmm|all] [--steps 200] [--threads 1 2] [--cases ...]
 """
 
 from __future__ import annotations
@@ -152,7 +152,9 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3, help="timed passes over the same VSL batches; the fastest counts")
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--cases", nargs="+", choices=CASES, default=CASES)
+    parser.add_argument("--cases", nargs="+", choices=CASES, help="cases to run (default: every case of --family)")
+    parser.add_argument("--family", choices=("vsl", "hmm", "all"), default="all",
+                        help="the VSL cases (Twitter), the HMM and NHMM cases (WSJ), or all (default)")
     parser.add_argument("--data-root")
     parser.add_argument("--worker", nargs=2, metavar=("CASE", "THREADS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -160,13 +162,18 @@ def main(argv=None) -> int:
         print(json.dumps(measure(args.worker[0], int(args.worker[1]), args.steps, args.warmup, args.repeats,
                                  args.data_root)))
         return 0
+    family = {"vsl": list(VSL_CASES), "hmm": [*HMM_CASES, *NHMM_CASES], "all": CASES}[args.family]
     rows = []
-    for case in args.cases:
+    for case in args.cases or family:
         for threads in args.threads:
             command = [sys.executable, __file__, "--worker", case, str(threads), "--steps", str(args.steps),
                        "--warmup", str(args.warmup), "--repeats", str(args.repeats)]
             command += ["--data-root", args.data_root] if args.data_root else []
-            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            done = subprocess.run(command, capture_output=True, text=True)
+            if done.returncode != 0:
+                reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+                print(f"error: case {case} at {threads} thread(s) failed: {reason}", file=sys.stderr)
+                return 1
             rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
             print(json.dumps(rows[-1]), flush=True)
     report = {"commit": git_commit(), "machine": platform.processor() or platform.machine(),
