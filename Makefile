@@ -1,10 +1,12 @@
-# Each target sets up what it needs: a virtualenv in .venv with the CPU build of torch, then
-# the package with its test extras.
+# Each target sets up what it needs: a virtualenv in .venv with torch pinned to 2.13.0, then
+# the package with its test extras. Where the default pip index serves torch with CUDA packages,
+# TORCH_INDEX=https://download.pytorch.org/whl/cpu takes the CPU build instead.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TORCH := torch==2.13.0
+TORCH_INDEX ?=
 
 .PHONY: setup demo test bench clean
 
@@ -13,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH)
+	$(PY) -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) $(TORCH)
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
