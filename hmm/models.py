@@ -329,9 +329,8 @@ class NeuralHMM(nn.Module):
         log p(x, z = tags) instead (semi-supervised training); a row with a negative tag stays
         unlabeled (marginal)."""
         log_init, log_trans, log_emit, lengths = self.scores(batch)
-        marginal = log_partition(log_init, log_trans, log_emit, lengths, method)
         if tags is None:
-            return marginal
+            return log_partition(log_init, log_trans, log_emit, lengths, method)
         tags = tags.to(log_emit.device)
         if tuple(tags.shape) != tuple(log_emit.shape[:2]):
             raise VslError(f"tags of shape {tuple(tags.shape)} for words of shape {tuple(log_emit.shape[:2])}")
@@ -341,7 +340,9 @@ class NeuralHMM(nn.Module):
             raise VslError(f"tag ids must be below the {self.n_states} states")
         clamped = torch.where(labeled[:, None], tags, 0)  # unlabeled rows: any path, discarded
         joint = joint_log_likelihood(log_init, log_trans, log_emit, lengths, clamped)
-        return torch.where(labeled, joint, marginal)
+        if bool(labeled.all()):  # no forward pass for a batch of labeled sentences only
+            return joint
+        return torch.where(labeled, joint, log_partition(log_init, log_trans, log_emit, lengths, method))
 
     @torch.no_grad()
     def tag(self, batch: Batch) -> Tensor:

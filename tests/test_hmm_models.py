@@ -246,6 +246,9 @@ def test_semi_supervised_log_likelihood_clamps_labeled_sentences():
     assert mixed[0].item() == pytest.approx(by_hand.item(), abs=1e-5)
     assert mixed[1].item() == pytest.approx(model.log_likelihood(batch)[1].item(), abs=1e-6)
     assert mixed[0] < model.log_likelihood(batch)[0]
+    labeled = model.log_likelihood(batch, torch.tensor([[1, 0, 0], [0, 1, -1]]))  # every sentence labeled
+    assert labeled[0].item() == pytest.approx(by_hand.item(), abs=1e-5)
+    assert labeled[1].item() == pytest.approx((pi[0] + e[0, 3] + a[0, 1] + e[1, 2]).item(), abs=1e-5)
     mixed.sum().backward()
     assert model.tag_embedding.grad.abs().sum() > 0
     with pytest.raises(VslError, match="below the 2 states"):
