@@ -62,7 +62,7 @@ class HmmConfig(Settings):
             raise SettingError(f"model {self.model!r} is not one of {', '.join(MODELS)}")
         if self.emission not in EMISSIONS or self.transition not in TRANSITIONS:
             raise SettingError(f"emission must be one of {', '.join(EMISSIONS)} and transition one of "
-                           f"{', '.join(TRANSITIONS)}; got {self.emission!r}, {self.transition!r}")
+                               f"{', '.join(TRANSITIONS)}; got {self.emission!r}, {self.transition!r}")
         epochs = self.epochs if self.epochs is not None else (50 if self.model == "hmm" else 5)
         hidden = self.hidden if self.hidden is not None else (128 if self.emission == "conv" else 512)
         for name, value in (("states", self.states), ("epochs", epochs), ("hidden", hidden),

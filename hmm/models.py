@@ -177,7 +177,6 @@ class CategoricalHMM(nn.Module):
         return EMFit(best[1], best[0], finals)
 
 
-
 # ----------------------------------------------------------------------------- neural HMM
 
 

@@ -13,8 +13,8 @@ VSL-GG-Hier + unlabeled clustered by k-means into as many clusters as tags. A ro
 run folder RUNS/<row> (default runs/compare/<data>-s<seed>/<row>); a finished run there is
 reused and a stopped one continued, so the same command carries on after Ctrl-C or SIGTERM
 (which save the running row and exit with status 130), and --reuse ROW=DIR points a row at any
-run (one stopped early is marked so in the table). Missing runs are trained with the package defaults
-for the dataset (override with --set ROW.KEY=VALUE, e.g. --set hier.max_steps=5000).
+run (one stopped early is marked so in the table). Missing runs are trained with the package
+defaults for the dataset (override with --set ROW.KEY=VALUE, e.g. --set hier.max_steps=5000).
 
 Writes OUT.json and OUT.md (default results/compare_<data>): the table, and per row the run
 folder, its command, seed and commit.
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except (TrainingStopped, KeyboardInterrupt) as stopped:
-        print(f"{stopped or 'interrupted'}; the same command continues the comparison", file=sys.stderr)
+        print(f"{str(stopped) or 'interrupted'}; the same command continues the comparison", file=sys.stderr)
         return StopRequest.EXIT_STATUS
     out = Path(args.out or f"results/compare_{name}")
     commit = git_commit()
