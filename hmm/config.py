@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from hmm.models import EMISSIONS, TRANSITIONS
-from vsl.config import Settings
+from vsl.config import Settings, require_positive
 from vsl.errors import SettingError
 
 MODELS = ("hmm", "nhmm")
@@ -65,14 +65,11 @@ class HmmConfig(Settings):
                                f"{', '.join(TRANSITIONS)}; got {self.emission!r}, {self.transition!r}")
         epochs = self.epochs if self.epochs is not None else (50 if self.model == "hmm" else 5)
         hidden = self.hidden if self.hidden is not None else (128 if self.emission == "conv" else 512)
-        for name, value in (("states", self.states), ("epochs", epochs), ("hidden", hidden),
-                            ("batch_size", self.batch_size), ("eval_batch_size", self.eval_batch_size),
-                            ("restarts", self.restarts), ("lr", self.lr),
-                            ("max_updates_per_batch", self.max_updates_per_batch), ("grad_clip", self.grad_clip),
-                            ("checkpoint_every", self.checkpoint_every), ("lstm_layers", self.lstm_layers),
-                            ("char_dim", self.char_dim), ("max_word_chars", self.max_word_chars)):
-            if not value > 0:
-                raise SettingError(f"{name} must be positive; got {value}")
+        require_positive(states=self.states, epochs=epochs, hidden=hidden, batch_size=self.batch_size,
+                         eval_batch_size=self.eval_batch_size, restarts=self.restarts, lr=self.lr,
+                         max_updates_per_batch=self.max_updates_per_batch, grad_clip=self.grad_clip,
+                         checkpoint_every=self.checkpoint_every, lstm_layers=self.lstm_layers,
+                         char_dim=self.char_dim, max_word_chars=self.max_word_chars)
         if self.smoothing < 0 or self.tolerance < 0:
             raise SettingError(f"smoothing and tolerance must be >= 0; got {self.smoothing}, {self.tolerance}")
         if not 0 <= self.dropout < 1:

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from vsl.checkpoint import load_resumable
-from vsl.errors import VslError
+from vsl.errors import SettingError, VslError
 
 
 class Settings:
@@ -68,6 +68,14 @@ class Settings:
         parsed ``args`` that names a setting and is not ``None``."""
         base = cls.load(path) if path else cls()
         return base.replace(**{name: getattr(args, name) for name in cls.field_names() if hasattr(args, name)})
+
+
+def require_positive(**values) -> None:
+    """Raise :class:`~vsl.errors.SettingError` naming the first setting in ``values`` that is
+    not > 0."""
+    for name, value in values.items():
+        if not value > 0:
+            raise SettingError(f"{name} must be positive; got {value}")
 
 
 @dataclass

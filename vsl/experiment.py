@@ -22,7 +22,7 @@ import torch
 from vsl import __version__
 from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_json, load_metadata, load_model, load_tensors,
                             load_training_checkpoint, load_weights, save_metadata, save_tensors)
-from vsl.config import RunConfig
+from vsl.config import RunConfig, require_positive
 from vsl.data.batching import BatchStream, Collator
 from vsl.data.readers import sentence_counts
 from vsl.data.registry import Corpus, load_dataset, resolve_dataset
@@ -56,9 +56,7 @@ def check_config(config: RunConfig) -> None:
                                f"{', '.join(str(a) for a in allowed if a is not None)}")
     if config.latent == "gauss" and config.classifier_on == "y":
         raise SettingError("classifier_on y: VSL-G (latent gauss) has only z")
-    for name in _POSITIVE:
-        if not getattr(config, name) > 0:
-            raise SettingError(f"{name} must be positive; got {getattr(config, name)}")
+    require_positive(**{name: getattr(config, name) for name in _POSITIVE})
     for name in ("unlabeled_limit", "kl_warmup"):
         if getattr(config, name) is not None and getattr(config, name) < 0:
             raise SettingError(f"{name} must be >= 0; got {getattr(config, name)}")
