@@ -141,7 +141,6 @@ def _training_state(model, optimizer, counters: dict) -> dict:
             "trainer": dict(counters)}
 
 
-@torch.no_grad()
 def tag_corpus(model, sentences: Sequence[Sentence], collate: Collator, batch_size: int = 256,
                device: str | torch.device = "cpu") -> list[list[int]]:
     """Viterbi states of every sentence (all lengths), in the order of ``sentences``."""

@@ -33,6 +33,9 @@ class Sentence:
         return len(self.words)
 
 
+DOCSTART = "-DOCSTART-"  # CoNLL-2003's document separator
+
+
 def sentence_counts(sentences: Sequence[Sentence]) -> dict:
     """How many sentences and tokens ``sentences`` hold, as run results report them."""
     return {"sentences": len(sentences), "tokens": sum(len(s) for s in sentences)}
@@ -149,7 +152,7 @@ def read_ptb(path: str | Path) -> list[Sentence]:
 
 def read_conll2003(path: str | Path) -> list[Sentence]:
     """Read CoNLL-2003 NER (``word POS chunk NER``), skip ``-DOCSTART-``, convert IOB1 to BIOES."""
-    iob1 = _read_columns(path, " ", 4, 0, 3, skip=lambda columns: columns[0] == "-DOCSTART-",
+    iob1 = _read_columns(path, " ", 4, 0, 3, skip=lambda columns: columns[0] == DOCSTART,
                          check_tag=split_iob1_tag)
     return [Sentence(sentence.words, iob1_to_bioes(sentence.tags)) for sentence in iob1]
 

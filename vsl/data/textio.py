@@ -25,12 +25,12 @@ import json
 from itertools import islice
 from typing import BinaryIO, Callable, Iterable, Iterator, Sequence, TextIO
 
+from vsl.data.readers import DOCSTART
 from vsl.errors import DataFormatError
 
 INPUT_FORMATS = ("text", "conll", "conllu")
 OUTPUT_FORMATS = ("conll", "tsv", "json")
 SENT_ID = "# sent_id = "  # the comment that opens each sentence of the conll output
-DOCSTART = "-DOCSTART-"  # CoNLL-2003's document separator
 
 
 def _conll_word(fields: list[str], conllu: bool, name: str, number: int) -> str | None:
