@@ -10,13 +10,17 @@ test.accuracy, or a list of them), rows, each a run config and optionally the pa
 and, for a curve, an ``x`` value, and optional notes printed under the table. Every (row, seed)
 runs into RUNS/<row>-s<seed> (default runs/tables/NAME) with scripts/run_vsl.py or
 scripts/run_hmm.py (a config with a "model" setting is an HMM run). A run whose results.json
-exists is skipped, so the grid resumes after a stop; a run that was stopped or killed part-way
+exists, or that results/NAME.json records as finished while its folder is absent, is skipped,
+so the grid resumes after a stop; a run that was stopped or killed part-way
 (it has a last.pt) is continued with --resume. A run stopped by Ctrl-C or SIGTERM stops the grid;
 the same command continues it.
 
 Writes results/NAME.json and results/NAME.md: mean +- sd over seeds (sample standard
 deviation), the paper's figure beside each cell, every command, seed and commit. A VSL run that
-was stopped early but still wrote results is listed and left out of the figures.
+was stopped early but still wrote results is listed and left out of the figures. A cell whose
+run folder is absent (a fresh clone, runs made on another machine) keeps the run that the
+earlier results/NAME.json records for that row and seed, with its scores, command and commit;
+a run folder that has results replaces it.
 """
 
 from __future__ import annotations
@@ -95,7 +99,27 @@ def lookup(results: dict, path: str) -> float:
     return float(value)
 
 
-def summarize(table: dict, runs: Path, seeds: list[int]) -> list[dict]:
+def recorded_runs(report: Path, metrics: list[str]) -> dict[tuple[str, int], dict]:
+    """The runs a table's earlier write-up lists, by (row name, seed): what keeps a cell whose run
+    folder is not on this machine (a fresh clone, another machine's runs) in the table."""
+    if not report.is_file():
+        return {}
+    try:
+        earlier = json.loads(report.read_text(encoding="utf-8"))
+        recorded = {(row["name"], source["seed"]): source for row in earlier["rows"] for source in row["runs"]}
+        if earlier["metrics"] != metrics:
+            raise ValueError(f"it scores {earlier['metrics']}, the table {metrics}")
+        for (name, seed), source in recorded.items():
+            if not source["interrupted"] and len(source["scores"]) != len(metrics):
+                raise ValueError(f"row {name!r}, seed {seed} has {len(source['scores'])} scores")
+    except (ValueError, KeyError, TypeError) as err:
+        raise VslError(f"{report}: cannot take the runs it records ({err}); move it away to start afresh") from None
+    return recorded
+
+
+def summarize(table: dict, runs: Path, seeds: list[int], recorded: dict[tuple[str, int], dict]) -> list[dict]:
+    """Each row's cells over ``seeds``: from the run folder's results.json where it exists, else from
+    the earlier write-up's ``recorded`` run of that row and seed."""
     rows = []
     for row in table["rows"]:
         cells, sources = [], []
@@ -103,11 +127,16 @@ def summarize(table: dict, runs: Path, seeds: list[int]) -> list[dict]:
             results_file = runs / f"{slug(row['name'])}-s{seed}" / RESULTS
             if results_file.is_file():
                 results = json.loads(results_file.read_text())
-                interrupted = bool(results.get("interrupted", False))
-                if not interrupted:  # a run stopped part-way is listed, not averaged
-                    cells.append([lookup(results, metric) for metric in table["metrics"]])
-                sources.append({"seed": seed, "run": str(results_file.parent), "command": results.get("command"),
-                                "commit": results.get("commit"), "interrupted": interrupted})
+                source = {"seed": seed, "run": str(results_file.parent), "command": results.get("command"),
+                          "commit": results.get("commit"), "interrupted": bool(results.get("interrupted", False)),
+                          "scores": [lookup(results, metric) for metric in table["metrics"]]}
+            elif (row["name"], seed) in recorded:
+                source = recorded[row["name"], seed]
+            else:
+                continue
+            if not source["interrupted"]:  # a run stopped part-way is listed, not averaged
+                cells.append(source["scores"])
+            sources.append(source)
         columns = list(zip(*cells)) if cells else [[] for _ in table["metrics"]]
         rows.append({"name": row["name"], "x": row.get("x"), "config": row["config"], "paper": row["paper"],
                      "seeds": len(cells),
@@ -158,21 +187,24 @@ def main(argv=None) -> int:
         name, table = load_table(args.table)
         runs = Path(args.runs or f"runs/tables/{name}")
         seeds = list(range(args.seeds))
+        report = Path(args.out or f"results/{name}").with_suffix(".json")
+        recorded = recorded_runs(report, table["metrics"])
         for row in table["rows"]:
             if args.report_only or (args.only and row["name"] not in args.only):
                 continue
             for seed in seeds:
-                out = runs / f"{slug(row['name'])}-s{seed}"
-                if run_finished(out):
+                run = runs / f"{slug(row['name'])}-s{seed}"
+                done_elsewhere = (row["name"], seed) in recorded and not recorded[row["name"], seed]["interrupted"]
+                if run_finished(run) or (done_elsewhere and not run.exists()):
                     continue
                 todo = run_command(ROOT / row["config"] if not Path(row["config"]).is_absolute() else Path(row["config"]),
-                                   seed, out, args.threads)
+                                   seed, run, args.threads)
                 print(" ".join(todo), file=sys.stderr, flush=True)
                 if args.dry_run:
                     continue
                 code = subprocess.run(todo).returncode
                 if code == StopRequest.EXIT_STATUS:
-                    print(f"stopped on request: {out}; the same command continues the grid", file=sys.stderr)
+                    print(f"stopped on request: {run}; the same command continues the grid", file=sys.stderr)
                     return StopRequest.EXIT_STATUS
                 if code != 0:
                     print(f"error: a run failed (exit {code}): {' '.join(todo)}", file=sys.stderr)
@@ -182,14 +214,12 @@ def main(argv=None) -> int:
         return 2
     if args.dry_run:
         return 0
-    rows = summarize(table, runs, seeds)
-    out = Path(args.out or f"results/{name}")
+    rows = summarize(table, runs, seeds, recorded)
     commit = git_commit()
-    atomic_write_json(out.with_suffix(".json"), {"table": name, "title": table.get("title", name),
-                                                 "metrics": table["metrics"], "seeds": seeds, "command": command,
-                                                 "commit": commit, "rows": rows})
-    atomic_write_bytes(out.with_suffix(".md"), markdown(table.get("title", name), table, rows, command, commit).encode())
-    print(out.with_suffix(".md").read_text())
+    atomic_write_json(report, {"table": name, "title": table.get("title", name), "metrics": table["metrics"],
+                               "seeds": seeds, "command": command, "commit": commit, "rows": rows})
+    atomic_write_bytes(report.with_suffix(".md"), markdown(table.get("title", name), table, rows, command, commit).encode())
+    print(report.with_suffix(".md").read_text())
     return 0
 
 

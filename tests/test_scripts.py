@@ -118,3 +118,17 @@ def test_reproduce_runs_a_grid_over_seeds_and_resumes(tmp_path, twitter_folder):
     assert row["seeds"] == 1 and row["values"] == [values[:1]] and row["sd"] == [None]
     assert [source["interrupted"] for source in row["runs"]] == [False, True]
     assert "seed 1 (stopped early; left out of the figures)" in out.with_suffix(".md").read_text()
+
+    elsewhere = [*args[:6], tmp_path / "fresh_clone_runs", *args[7:]]  # run folders absent: the write-up keeps them
+    done = subprocess.run([sys.executable, *map(str, elsewhere), "--dry-run"], capture_output=True, text=True)
+    assert done.returncode == 0 and "--seed 0" not in done.stderr and "--seed 1" in done.stderr
+    _run([*elsewhere, "--report-only"], tmp_path)
+    [kept] = json.loads(out.with_suffix(".json").read_text())["rows"]
+    assert kept["values"] == [values[:1]] and [s["interrupted"] for s in kept["runs"]] == [False, True]
+    assert kept["runs"][0]["command"] == row["runs"][0]["command"]
+
+    (tmp_path / "table.yaml").write_text(yaml.safe_dump({  # another metric: the recorded scores no longer fit
+        "title": "Tiny", "metric": "dev.accuracy",
+        "rows": [{"name": "BiGRU baseline", "config": str(tmp_path / "bigru.yaml")}]}))
+    done = subprocess.run([sys.executable, *map(str, elsewhere), "--report-only"], capture_output=True, text=True)
+    assert done.returncode == 2 and f"{out.with_suffix('.json')}: cannot take the runs it records" in done.stderr
