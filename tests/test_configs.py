@@ -34,7 +34,8 @@ def test_tables_list_existing_configs(path, tmp_path):
     rows = yaml.safe_load(path.read_text())["rows"]
     assert all((ROOT / row["config"]).is_file() for row in rows)
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "reproduce.py"), "--table", str(path), "--seeds", "1",
-                           "--runs", str(tmp_path), "--dry-run"], capture_output=True, text=True, timeout=120)
+                           "--runs", str(tmp_path), "--out", str(tmp_path / "table"), "--dry-run"],  # no recorded runs
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert len([line for line in done.stderr.splitlines() if "--config" in line]) == len(rows)
 
