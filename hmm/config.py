@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from hmm.models import EMISSIONS, TRANSITIONS
+from hmm.train import LOSS_SCALES
 from vsl.config import Settings, require_positive
 from vsl.errors import SettingError
 
@@ -47,6 +48,13 @@ class HmmConfig(Settings):
     max_updates_per_batch: int = 6
     tolerance: float = 1e-4
     grad_clip: float = 5.0
+    # the authors' code's training tricks (its README: not used in the paper): one-epoch probes of
+    # fresh initialisations, the best continued; the gradient of the summed -log p(x) over the
+    # states ("state") rather than per token ("token"); annealed gradient noise of this size
+    probes: int = 1
+    loss_scale: str = "token"
+    gradient_noise: float = 0.0
+    noise_decay: float = 0.55
     checkpoint_every: int = 20  # batches between training checkpoints (last.pt) for --resume
     hidden_layers: int = 0  # extra ReLU layers in v_k and q (1: the authors' released code)
     lstm_layers: int = 3
@@ -69,7 +77,12 @@ class HmmConfig(Settings):
                          eval_batch_size=self.eval_batch_size, restarts=self.restarts, lr=self.lr,
                          max_updates_per_batch=self.max_updates_per_batch, grad_clip=self.grad_clip,
                          checkpoint_every=self.checkpoint_every, lstm_layers=self.lstm_layers,
-                         char_dim=self.char_dim, max_word_chars=self.max_word_chars)
+                         char_dim=self.char_dim, max_word_chars=self.max_word_chars, probes=self.probes)
+        if self.loss_scale not in LOSS_SCALES:
+            raise SettingError(f"loss_scale must be one of {', '.join(LOSS_SCALES)}; got {self.loss_scale!r}")
+        if self.gradient_noise < 0 or self.noise_decay < 0:
+            raise SettingError(f"gradient_noise and noise_decay must be >= 0; got {self.gradient_noise}, "
+                               f"{self.noise_decay}")
         if self.smoothing < 0 or self.tolerance < 0:
             raise SettingError(f"smoothing and tolerance must be >= 0; got {self.smoothing}, {self.tolerance}")
         if not 0 <= self.dropout < 1:

@@ -56,10 +56,11 @@ def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
 
 def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progress: bool,
           cluster: Cluster = SINGLE_PROCESS, out_dir: Path | None = None, resume: dict | None = None,
-          should_stop: Callable[[], bool] | None = None) -> float | None:
+          should_stop: Callable[[], bool] | None = None) -> tuple[float | None, dict | None]:
     """Train ``model`` on ``labeled`` sentences (joint likelihood with their tags) and
     ``unlabeled`` ones (marginal likelihood); returns the final per-token log p(x) of all of them
-    (on rank 0; other ranks of a data-parallel run get None). A single-process neural HMM writes
+    (on rank 0; other ranks of a data-parallel run get None) and, for a neural HMM trained with
+    ``config.probes`` > 1, each probe's log-likelihood and the one kept (see :func:`probe`). A single-process neural HMM writes
     ``out_dir/last.pt`` every ``config.checkpoint_every`` batches; ``resume`` continues from one.
     Once ``should_stop()`` turns true, training raises :class:`~hmm.train.TrainingStopped`: the
     neural HMM between batches with its state saved, Baum-Welch (which keeps no checkpoint)
@@ -81,7 +82,7 @@ def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progr
         bar.close()
         print(f"EM: kept restart {fit.restart} of {config.restarts}; log-likelihood per token "
               f"{fit.history[0]:.4f} -> {fit.history[-1]:.4f}", file=sys.stderr)
-        return fit.history[-1]
+        return fit.history[-1], None
 
     parts = [(True, cluster.shard(labeled)), (False, cluster.shard(unlabeled))]
     size = cluster.local_batch_size(config.batch_size)
@@ -95,18 +96,58 @@ def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progr
             sentences = parts[0][1] if tagged else parts[1][1]
             yield collate([sentences[i] for i in group], group, with_tags=tagged)
 
+    log = (lambda line: print(line, file=sys.stderr)) if cluster.main else None
+
+    def fit(candidate, epochs: int, noise_seed: int, **saving) -> list[float]:
+        return train_neural_hmm(candidate, batches, epochs, lr=config.lr,
+                                max_updates_per_batch=config.max_updates_per_batch, tolerance=config.tolerance,
+                                grad_clip=config.grad_clip, loss_scale=config.loss_scale,
+                                gradient_noise=config.gradient_noise, noise_decay=config.noise_decay,
+                                noise_seed=noise_seed, device=cluster.device, progress=progress, log=log,
+                                cluster=cluster, should_stop=should_stop, **saving)
+
+    if resume is None and config.probes > 1:
+        resume = probe(config, model, lambda: build_model(config, collate.vocabs.words.items).to(cluster.device),
+                       fit, log)
     checkpoints = out_dir is not None and not cluster.distributed
-    train_neural_hmm(model, batches, config.epochs, lr=config.lr,
-                     max_updates_per_batch=config.max_updates_per_batch, tolerance=config.tolerance,
-                     grad_clip=config.grad_clip, device=cluster.device, progress=progress,
-                     log=lambda line: print(line, file=sys.stderr) if cluster.main else None, cluster=cluster,
-                     checkpoint_every=config.checkpoint_every,
-                     save_checkpoint=(lambda state: save_tensors(out_dir / LAST, state)) if checkpoints else None,
-                     resume=resume, should_stop=should_stop)
+    fit(model, config.epochs, config.seed, checkpoint_every=config.checkpoint_every,
+        save_checkpoint=(lambda state: save_tensors(out_dir / LAST, state)) if checkpoints else None, resume=resume)
+    trainer = {} if resume is None else resume["trainer"]
+    probing = {"log_likelihoods": trainer["probe_log_likelihoods"], "kept": trainer["probe_kept"]} \
+        if "probe_kept" in trainer else None
     if not cluster.main:
-        return None
+        return None, probing
     return corpus_log_likelihood(model, iterate_batches(everything, collate, config.eval_batch_size,
-                                                        with_tags=False), cluster.device)
+                                                        with_tags=False), cluster.device), probing
+
+
+def probe(config: HmmConfig, model, new_model: Callable[[], object], fit: Callable,
+          log: Callable[[str], None] | None) -> dict:
+    """The authors' code's "probing" (its README; not used in the paper): train
+    ``config.probes`` initialisations (seeds ``seed``, ``seed + 1``, ...: ``model`` as built,
+    then ``new_model()`` after reseeding) for one epoch each and return the training state,
+    after that epoch, of the one whose log-likelihood per token was highest, for training to
+    continue from (the probe's epoch counts as the first). Its trainer counters record every
+    probe's log-likelihood and the one kept. A run stopped while probing keeps no state and
+    probes again when resumed."""
+    best, scores = None, []
+    for index in range(config.probes):
+        if index:
+            seed_everything(config.seed + index)
+        candidate = new_model() if index else model
+        ended: dict = {}
+        history = fit(candidate, 1, config.seed + index, save_checkpoint=ended.update)
+        scores.append(history[-1])
+        if log is not None:
+            log(f"probe {index + 1}/{config.probes} (seed {config.seed + index}): "
+                f"log-likelihood per token {history[-1]:.4f}")
+        if best is None or history[-1] > max(scores[:-1]):
+            best = ended
+    kept = scores.index(max(scores))
+    if log is not None:
+        log(f"probing: continuing from probe {kept + 1}")
+    best["trainer"].update(probe_log_likelihoods=scores, probe_kept=kept)
+    return best
 
 
 def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: str | None = None,
@@ -161,8 +202,8 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
     checkpoint = load_training_checkpoint(out_dir, metadata.vocabs) if resume else None
     if cluster.main:
         save_metadata(out_dir, metadata)
-    log_likelihood = train(config, model, labeled_cap.sentences, unlabeled_cap.sentences, collate, progress, cluster,
-                           out_dir, checkpoint, should_stop)
+    log_likelihood, probing = train(config, model, labeled_cap.sentences, unlabeled_cap.sentences, collate,
+                                    progress, cluster, out_dir, checkpoint, should_stop)
     spread = cluster.replica_spread(model)
     if not cluster.main:
         return None
@@ -175,6 +216,7 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
     results = {
         **scores,
         "log_likelihood_per_token": log_likelihood,
+        "probing": probing,
         "states": config.states,
         "model": config.model,
         "emission": config.emission if neural else None,

@@ -3,7 +3,8 @@
 * :func:`train_neural_hmm`: direct marginal likelihood. For every minibatch, up to
   ``max_updates_per_batch`` (6 in the paper) Adam steps on the mean per-token -log p(x), stopping
   early once the batch log-likelihood changes by a relative amount below ``tolerance``; gradient
-  norm clipped to ``grad_clip``.
+  norm clipped to ``grad_clip``. Two tricks of the authors' released code, which its README says
+  the paper did not use, are options: annealed gradient noise and the loss it is sized for.
 * :func:`tag_corpus`: Viterbi states for every sentence, any length.
 * :func:`cap_length`: the training length cap (the paper trains on sentences of at most 40
   tokens and tags them all), reported with its counts.
@@ -54,8 +55,35 @@ def cap_length(sentences: Sequence[Sentence], max_length: int | None) -> LengthC
     return LengthCap(kept, len(kept), len(sentences) - len(kept), max_length)
 
 
+LOSS_SCALES = ("token", "state")
+
+
+class GradientNoise:
+    """Annealed Gaussian gradient noise (Neelakantan et al. 2015): at the t-th update (t from 0)
+    every gradient entry gets noise of standard deviation ``eta / (1 + t) ** decay``. (The paper
+    anneals the variance by that formula; the NHMM authors' code passes it to the sampler as the
+    standard deviation, which is what this follows.) Draws come from a generator of their own,
+    seeded with ``seed``, so every data-parallel rank adds the same noise and a resumed run
+    continues the same stream."""
+
+    def __init__(self, parameters, eta: float, decay: float, seed: int, device: str | torch.device):
+        self.parameters = [p for p in parameters if p.requires_grad]
+        self.eta, self.decay = eta, decay
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+
+    def add(self, step: int) -> None:
+        std = self.eta / (1 + step) ** self.decay
+        for parameter in self.parameters:
+            if parameter.grad is not None:
+                noise = torch.randn(parameter.grad.shape, generator=self.generator, device=parameter.grad.device,
+                                    dtype=parameter.grad.dtype)
+                parameter.grad.add_(noise, alpha=std)
+
+
 def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs: int, lr: float = 1e-3,
                      max_updates_per_batch: int = 6, tolerance: float = 1e-4, grad_clip: float = 5.0,
+                     loss_scale: str = "token", gradient_noise: float = 0.0, noise_decay: float = 0.55,
+                     noise_seed: int = 0,
                      device: str | torch.device = "cpu", progress: bool = True,
                      log: Callable[[str], None] | None = print, cluster: Cluster = SINGLE_PROCESS,
                      checkpoint_every: int | None = None, save_checkpoint: Callable[[dict], None] | None = None,
@@ -66,7 +94,11 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
     ``batches_fn(epoch)`` gives the epoch's batches, the same ones each time it is called for
     that epoch. Each batch gets up to ``max_updates_per_batch`` updates of the mean per-token
     log-likelihood; the loop moves on when ``|ll - ll_previous| < tolerance * |ll_previous|``
-    between consecutive evaluations. Returns, per epoch, the per-token log-likelihood of its
+    between consecutive evaluations. The gradient is that of -log p(x) per token
+    (``loss_scale="token"``), or of the batch's summed -log p(x) over the number of states
+    (``"state"``, as the authors' code scales it, so that its clip norm and noise sizes mean the
+    same). ``gradient_noise`` > 0 adds :class:`GradientNoise` (``noise_decay``, ``noise_seed``) to
+    the clipped gradients. Returns, per epoch, the per-token log-likelihood of its
     batches as last evaluated (before the batch's last update, or after it when the tolerance
     ended the batch's updates). A non-finite
     log-likelihood or gradient raises :class:`~vsl.train.NonFiniteError` naming the epoch and
@@ -86,14 +118,20 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
     """
     if epochs < 0 or max_updates_per_batch < 1:
         raise VslError(f"need epochs >= 0 and max_updates_per_batch >= 1; got {epochs}, {max_updates_per_batch}")
+    if loss_scale not in LOSS_SCALES:
+        raise VslError(f"loss_scale {loss_scale!r} is not one of {', '.join(LOSS_SCALES)}")
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     loss_fn = loss_function(model, cluster)
-    state = {"epoch": 0, "batch": 0, "total": 0.0, "tokens": 0, "updates": 0, "history": []}
+    noise = GradientNoise(model.parameters(), gradient_noise, noise_decay, noise_seed, device) \
+        if gradient_noise > 0 else None
+    state = {"epoch": 0, "batch": 0, "total": 0.0, "tokens": 0, "updates": 0, "steps": 0, "history": []}
     if resume is not None:
         model.load_state_dict(resume["model"])
         optimizer.load_state_dict(resume["optimizer"])
         restore_random_state(resume["rng"])
-        state = dict(resume["trainer"])
+        state = {"steps": 0, **resume["trainer"]}  # checkpoints before "steps" was kept: no noise was used
+        if noise is not None and "noise_rng" in resume:
+            noise.generator.set_state(resume["noise_rng"])
     model.train()
     while state["epoch"] < epochs:
         epoch = state["epoch"]
@@ -103,7 +141,7 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
             if stop_requested(should_stop, cluster):
                 bar.close()
                 if save_checkpoint is not None:
-                    save_checkpoint(_training_state(model, optimizer, state))
+                    save_checkpoint(_training_state(model, optimizer, state, noise))
                 raise TrainingStopped(f"stopped in epoch {epoch + 1} of {epochs} after batch {state['batch']}",
                                       saved=save_checkpoint is not None)
             batch = batch.to(device)
@@ -115,15 +153,18 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
                 current = summed / n_tokens
                 if previous is not None and abs(current - previous) < tolerance * abs(previous):
                     break
-                apply_update(model, optimizer, loss, grad_clip,
-                             f"epoch {epoch + 1}, batch {state['batch']} ({batch.describe()})", cluster)
+                scale = batch.n_tokens / model.n_states if loss_scale == "state" else 1.0
+                apply_update(model, optimizer, loss * scale, grad_clip,
+                             f"epoch {epoch + 1}, batch {state['batch']} ({batch.describe()})", cluster,
+                             before_step=None if noise is None else lambda: noise.add(state["steps"]))
                 state["updates"] += 1
+                state["steps"] += 1
                 previous = current
             state["total"] += current * n_tokens
             state["tokens"] += n_tokens
             bar.set_postfix(ll=f"{state['total'] / state['tokens']:.4f}", refresh=False)
             if save_checkpoint is not None and checkpoint_every and state["batch"] % checkpoint_every == 0:
-                save_checkpoint(_training_state(model, optimizer, state))
+                save_checkpoint(_training_state(model, optimizer, state, noise))
         if not state["tokens"]:
             raise VslError("training needs at least one sentence")
         state["history"] = [*state["history"], state["total"] / state["tokens"]]
@@ -132,13 +173,16 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
                 f"({state['updates']} updates)")
         state.update(epoch=epoch + 1, batch=0, total=0.0, tokens=0, updates=0)
     if save_checkpoint is not None:  # trained: a resumed run goes straight to tagging
-        save_checkpoint(_training_state(model, optimizer, state))
+        save_checkpoint(_training_state(model, optimizer, state, noise))
     return state["history"]
 
 
-def _training_state(model, optimizer, counters: dict) -> dict:
-    return {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": random_state(),
-            "trainer": dict(counters)}
+def _training_state(model, optimizer, counters: dict, noise: GradientNoise | None) -> dict:
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": random_state(),
+             "trainer": dict(counters)}
+    if noise is not None:
+        state["noise_rng"] = noise.generator.get_state()
+    return state
 
 
 def tag_corpus(model, sentences: Sequence[Sentence], collate: Collator, batch_size: int = 256,

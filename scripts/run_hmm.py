@@ -32,7 +32,7 @@ import sys
 from hmm.config import MODELS, HmmConfig
 from hmm.experiment import run
 from hmm.models import EMISSIONS, TRANSITIONS
-from hmm.train import TrainingStopped
+from hmm.train import LOSS_SCALES, TrainingStopped
 from vsl.errors import VslError
 from vsl.train import StopRequest
 
@@ -64,6 +64,11 @@ def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool, bool]:
     parser.add_argument("--labeled-fraction", type=float)
     parser.add_argument("--unlabeled-fraction", type=float)
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--probes", type=int,
+                        help="neural HMM: train this many initialisations one epoch each, continue the best (1)")
+    parser.add_argument("--loss-scale", choices=LOSS_SCALES,
+                        help="neural HMM: gradient of -log p(x) per token (token) or summed over states (state)")
+    parser.add_argument("--gradient-noise", type=float, help="neural HMM: annealed gradient noise size (0: none)")
     parser.add_argument("--checkpoint-every", type=int, help="neural HMM: batches between training checkpoints (20)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device")

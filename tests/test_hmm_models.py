@@ -14,7 +14,7 @@ from scipy.optimize import linear_sum_assignment
 
 from hmm.inference import log_partition
 from hmm.models import CategoricalHMM, NeuralHMM, character_table, corpus_log_likelihood, joint_log_likelihood
-from hmm.train import TrainingStopped, cap_length, tag_corpus, train_neural_hmm
+from hmm.train import GradientNoise, TrainingStopped, cap_length, tag_corpus, train_neural_hmm
 from vsl.data.batching import Batch, Collator, iterate_batches
 from vsl.data.readers import Sentence
 from vsl.data.vocab import Vocabularies, Vocabulary
@@ -258,9 +258,11 @@ def test_semi_supervised_log_likelihood_clamps_labeled_sentences():
 # ----------------------------------------------------------------------------- training helpers
 
 
-def test_a_stop_request_saves_the_state_and_the_resumed_run_ends_as_one_never_stopped(synthetic):
+@pytest.mark.parametrize("tricks", [{}, {"gradient_noise": 0.01, "loss_scale": "state", "noise_seed": 4}])
+def test_a_stop_request_saves_the_state_and_the_resumed_run_ends_as_one_never_stopped(synthetic, tricks):
     """Stopped before the 4th batch of epoch 2 (of 6 per epoch), the saved state has 3 batches
-    done, and a run resumed from it ends with the weights and history of an unstopped run."""
+    done, and a run resumed from it ends with the weights and history of an unstopped run (with
+    gradient noise too: its stream and update count continue)."""
     batches = synthetic[2]
 
     def train(should_stop=None, resume=None, saved=None):
@@ -268,7 +270,7 @@ def test_a_stop_request_saves_the_state_and_the_resumed_run_ends_as_one_never_st
         model = NeuralHMM(K, WORDS + 2, hidden=8)
         history = train_neural_hmm(model, lambda epoch: batches, epochs=3, lr=0.01, progress=False, log=None,
                                    checkpoint_every=100, save_checkpoint=None if saved is None else saved.append,
-                                   resume=resume, should_stop=should_stop)
+                                   resume=resume, should_stop=should_stop, **tricks)
         return model, history
 
     calls = iter(range(100))
@@ -285,6 +287,42 @@ def test_a_stop_request_saves_the_state_and_the_resumed_run_ends_as_one_never_st
     with pytest.raises(TrainingStopped) as unsaved:  # nowhere to save: said so
         train(should_stop=lambda: True)
     assert not unsaved.value.saved
+
+
+def test_gradient_noise_has_the_annealed_size_and_its_seed_fixes_it():
+    """Noise of standard deviation eta / (1 + t) ** decay on every gradient entry; the same seed
+    draws the same noise."""
+    def noised(step: int, seed: int) -> torch.Tensor:
+        parameter = torch.nn.Parameter(torch.zeros(200_000))
+        parameter.grad = torch.full_like(parameter, 2.0)
+        GradientNoise([parameter], eta=0.3, decay=0.55, seed=seed, device="cpu").add(step)
+        return parameter.grad - 2.0
+
+    for step in (0, 9, 99):
+        assert noised(step, 0).std().item() == pytest.approx(0.3 / (1 + step) ** 0.55, rel=0.01)
+        assert abs(noised(step, 0).mean().item()) < 0.01
+    assert torch.equal(noised(5, 1), noised(5, 1)) and not torch.equal(noised(5, 1), noised(5, 2))
+
+
+def test_the_state_loss_scale_is_the_summed_log_likelihood_over_the_states(synthetic, monkeypatch):
+    """loss_scale "state" steps on -sum log p(x) / K (the authors' code), "token" on the mean per
+    token; the tolerance test reads the per-token figure either way."""
+    import hmm.train
+
+    batch = synthetic[2][0]
+    stepped = {}
+    for scale in ("token", "state"):
+        def capture(model, optimizer, loss, *args, scale=scale, **kwargs):
+            stepped[scale] = loss.item()
+
+        monkeypatch.setattr(hmm.train, "apply_update", capture)
+        torch.manual_seed(0)
+        model = NeuralHMM(K, WORDS + 2, hidden=8)
+        train_neural_hmm(model, lambda epoch: [batch], epochs=1, max_updates_per_batch=1, loss_scale=scale,
+                         progress=False, log=None)
+    assert stepped["state"] == pytest.approx(stepped["token"] * batch.n_tokens / K, rel=1e-6)
+    with pytest.raises(VslError, match="loss_scale"):
+        train_neural_hmm(model, lambda epoch: [batch], epochs=1, loss_scale="sentence", progress=False, log=None)
 
 
 def test_training_stops_early_on_a_converged_batch_and_caps_lengths():

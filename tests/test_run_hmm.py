@@ -85,6 +85,8 @@ def test_run_hmm_neural_conv_lstm_on_wsj(tmp_path, data_root, wsj_lengths):
     (["--data", "wsj", "--states", "0"], "states must be positive"),
     (["--data", "wsj", "--model", "nhmm", "--hidden-layers", "-1"], "hidden_layers must be >= 0"),
     (["--data", "wsj", "--model", "nhmm", "--lr", "0"], "lr must be positive"),
+    (["--data", "wsj", "--model", "nhmm", "--probes", "0"], "probes must be positive"),
+    (["--data", "wsj", "--model", "nhmm", "--gradient-noise", "-1"], "gradient_noise and noise_decay must be >= 0"),
 ])
 def test_run_hmm_reports_bad_input_clearly(tmp_path, data_root, args, message):
     done = subprocess.run([sys.executable, str(SCRIPT), *args, "--data-root", str(data_root),
@@ -98,8 +100,8 @@ def test_paper_configs_load_with_the_paper_settings():
     from hmm.config import HmmConfig
 
     configs = {path.stem: HmmConfig.load(path).resolved() for path in (ROOT / "configs" / "hmm").glob("*.yaml")}
-    assert set(configs) == {"wsj_hmm", "wsj_nhmm", "wsj_nhmm_code", "wsj_conv", "wsj_lstm", "wsj_lstm_h128",
-                            "wsj_conv_lstm"}
+    assert set(configs) == {"wsj_hmm", "wsj_nhmm", "wsj_nhmm_code", "wsj_nhmm_code_tricks", "wsj_conv", "wsj_lstm",
+                            "wsj_lstm_h128", "wsj_conv_lstm"}
     for name, config in configs.items():
         assert (config.data, config.states, config.batch_size, config.max_length) == ("wsj", 45, 256, 40)
         if name != "wsj_hmm":
@@ -109,6 +111,10 @@ def test_paper_configs_load_with_the_paper_settings():
             assert ("lstm" in name) == (config.transition == "lstm")
     assert configs["wsj_hmm"].model == "hmm" and configs["wsj_hmm"].epochs >= 50
     assert configs["wsj_nhmm_code"].hidden_layers == 1 and configs["wsj_nhmm"].hidden_layers == 0
+    tricks = configs["wsj_nhmm_code_tricks"]
+    assert (tricks.hidden_layers, tricks.probes, tricks.loss_scale, tricks.gradient_noise, tricks.grad_clip) == \
+        (1, 5, "state", 0.01, 3.0)
+    assert all(c.probes == 1 and c.gradient_noise == 0 for n, c in configs.items() if n != "wsj_nhmm_code_tricks")
 
 
 def test_semi_supervised_neural_hmm_learns_tags_from_the_labeled_share(tmp_path, twitter_folder):
@@ -127,13 +133,16 @@ def test_semi_supervised_neural_hmm_learns_tags_from_the_labeled_share(tmp_path,
     assert results["accuracy"] > majority + 0.1, (results["accuracy"], majority)
 
 
+@pytest.mark.parametrize("tricks", [[], ["--probes", "3", "--gradient-noise", "0.01", "--loss-scale", "state"]])
 def test_neural_hmm_killed_and_resumed_ends_as_an_uninterrupted_run(tmp_path, data_root, wsj_lengths,
-                                                                       kill_after_first_checkpoint):
+                                                                       kill_after_first_checkpoint, tricks):
     """LSTM transitions (dropout, so the random state matters): SIGKILL after the first
-    checkpoint, --resume, and the scores and final likelihood equal those of a run never stopped."""
+    checkpoint, --resume, and the scores and final likelihood equal those of a run never stopped.
+    With probing (its first checkpoint comes after the probes) and gradient noise as well; the
+    probe kept is the one of highest log-likelihood."""
     args = ["--data", "wsj", "--data-root", str(data_root), "--max-sentences", "200", "--model", "nhmm",
             "--transition", "lstm", "--hidden", "16", "--states", "6", "--epochs", "2", "--batch-size", "16",
-            "--lr", "0.01", "--checkpoint-every", "2"]
+            "--lr", "0.01", "--checkpoint-every", "2", *tricks]
     _run([*args, "--out", str(tmp_path / "whole")], tmp_path)
     killed = tmp_path / "killed"
     kill_after_first_checkpoint([sys.executable, str(SCRIPT), *args, "--out", str(killed), "--threads", "1",
@@ -145,6 +154,13 @@ def test_neural_hmm_killed_and_resumed_ends_as_an_uninterrupted_run(tmp_path, da
     for key in ("m1", "one_to_one", "vm", "log_likelihood_per_token"):
         assert resumed[key] == expected[key], key
     assert (killed / "tags.txt").read_text() == (tmp_path / "whole" / "tags.txt").read_text()
+    assert resumed["probing"] == expected["probing"]
+    if tricks:
+        scores = expected["probing"]["log_likelihoods"]
+        assert len(scores) == 3 and len(set(scores)) == 3
+        assert expected["probing"]["kept"] == scores.index(max(scores))
+    else:
+        assert expected["probing"] is None
 
 
 def test_sigterm_stops_a_neural_hmm_between_batches_with_its_state_saved(tmp_path, data_root, wsj_lengths):

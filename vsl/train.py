@@ -125,8 +125,10 @@ class NonFiniteError(VslError):
 
 
 def apply_update(model, optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float,
-                 where: str = "update", cluster: Cluster = SINGLE_PROCESS) -> None:
-    """One optimizer step down ``loss`` with the gradient norm clipped to ``grad_clip``.
+                 where: str = "update", cluster: Cluster = SINGLE_PROCESS,
+                 before_step: Callable[[], None] | None = None) -> None:
+    """One optimizer step down ``loss`` with the gradient norm clipped to ``grad_clip``;
+    ``before_step()`` runs on the clipped gradients just before the step (gradient noise).
 
     A non-finite loss or gradient norm raises :class:`NonFiniteError` (its message starts with
     ``where``) before the parameters change. In data-parallel training the ranks agree on the
@@ -140,6 +142,8 @@ def apply_update(model, optimizer: torch.optim.Optimizer, loss: torch.Tensor, gr
     if not torch.isfinite(norm):
         optimizer.zero_grad(set_to_none=True)
         raise NonFiniteError(f"{where}: the gradient norm is {norm.item()}")
+    if before_step is not None:
+        before_step()
     optimizer.step()
 
 
