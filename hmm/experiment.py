@@ -60,8 +60,9 @@ def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progr
     """Train ``model`` on ``labeled`` sentences (joint likelihood with their tags) and
     ``unlabeled`` ones (marginal likelihood); returns the final per-token log p(x) of all of them
     (on rank 0; other ranks of a data-parallel run get None) and, for a neural HMM trained with
-    ``config.probes`` > 1, each probe's log-likelihood and the one kept (see :func:`probe`). A single-process neural HMM writes
-    ``out_dir/last.pt`` every ``config.checkpoint_every`` batches; ``resume`` continues from one.
+    ``config.probes`` > 1, each probe's log-likelihood and the one kept (see :func:`probe`). A
+    single-process neural HMM writes ``out_dir/last.pt`` every ``config.checkpoint_every``
+    batches; ``resume`` continues from one.
     Once ``should_stop()`` turns true, training raises :class:`~hmm.train.TrainingStopped`: the
     neural HMM between batches with its state saved, Baum-Welch (which keeps no checkpoint)
     after the current iteration."""
