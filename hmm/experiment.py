@@ -131,7 +131,7 @@ def probe(config: HmmConfig, model, new_model: Callable[[], object], fit: Callab
     continue from (the probe's epoch counts as the first). Its trainer counters record every
     probe's log-likelihood and the one kept. A run stopped while probing keeps no state and
     probes again when resumed."""
-    best, scores = None, []
+    best, kept, scores = None, 0, []
     for index in range(config.probes):
         if index:
             seed_everything(config.seed + index)
@@ -142,9 +142,8 @@ def probe(config: HmmConfig, model, new_model: Callable[[], object], fit: Callab
         if log is not None:
             log(f"probe {index + 1}/{config.probes} (seed {config.seed + index}): "
                 f"log-likelihood per token {history[-1]:.4f}")
-        if best is None or history[-1] > max(scores[:-1]):
-            best = ended
-    kept = scores.index(max(scores))
+        if best is None or history[-1] > scores[kept]:
+            best, kept = ended, index
     if log is not None:
         log(f"probing: continuing from probe {kept + 1}")
     best["trainer"].update(probe_log_likelihoods=scores, probe_kept=kept)

@@ -147,13 +147,13 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
             batch = batch.to(device)
             state["batch"] += 1
             previous = None
+            scale = batch.n_tokens / model.n_states if loss_scale == "state" else 1.0
             for _ in range(max_updates_per_batch):
                 loss = loss_fn(batch)
                 summed, n_tokens = cluster.sum(-loss.item() * batch.n_tokens, batch.n_tokens)
                 current = summed / n_tokens
                 if previous is not None and abs(current - previous) < tolerance * abs(previous):
                     break
-                scale = batch.n_tokens / model.n_states if loss_scale == "state" else 1.0
                 apply_update(model, optimizer, loss * scale, grad_clip,
                              f"epoch {epoch + 1}, batch {state['batch']} ({batch.describe()})", cluster,
                              before_step=None if noise is None else lambda: noise.add(state["steps"]))
