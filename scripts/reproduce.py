@@ -146,6 +146,15 @@ def summarize(table: dict, runs: Path, seeds: list[int], recorded: dict[tuple[st
     return rows
 
 
+def started_as(row: dict, source: dict) -> str:
+    """For a run that was stopped and continued with --resume, the command that started it: the
+    one to type to rerun that cell from scratch (its config and seed are the row's)."""
+    command = (source["command"] or "").split()
+    if "--resume" not in command:
+        return ""
+    return f"; it continued `{command[0]} --config {row['config']} --seed {source['seed']} --out {source['run']}`"
+
+
 def markdown(title: str, table: dict, rows: list[dict], command: str, commit: str | None) -> str:
     def cell(mean, sd):
         if mean is None:
@@ -167,7 +176,7 @@ def markdown(title: str, table: dict, rows: list[dict], command: str, commit: st
         for source in row["runs"]:
             note = " (stopped early; left out of the figures)" if source["interrupted"] else ""
             lines.append(f"- {row['name']}, seed {source['seed']}{note}: `{source['command']}` "
-                         f"(commit `{source['commit']}`)")
+                         f"(commit `{source['commit']}`){started_as(row, source)}")
     return "\n".join(lines) + "\n"
 
 

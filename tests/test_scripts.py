@@ -113,7 +113,12 @@ def test_reproduce_runs_a_grid_over_seeds_and_resumes(tmp_path, twitter_folder):
 
     stopped = tmp_path / "runs" / "bigru-baseline-s1" / "results.json"  # stopped early: listed, not averaged
     stopped.write_text(json.dumps({**json.loads(stopped.read_text()), "interrupted": True}))
+    resumed = tmp_path / "runs" / "bigru-baseline-s0" / "results.json"  # finished after a --resume
+    resumed.write_text(json.dumps({**json.loads(resumed.read_text()),
+                                   "command": f"scripts/run_vsl.py --resume {resumed.parent} --no-progress"}))
     _run([*args, "--report-only"], tmp_path)
+    assert (f"; it continued `scripts/run_vsl.py --config {tmp_path / 'bigru.yaml'} --seed 0 --out {resumed.parent}`"
+            in out.with_suffix(".md").read_text())
     [row] = json.loads(out.with_suffix(".json").read_text())["rows"]
     assert row["seeds"] == 1 and row["values"] == [values[:1]] and row["sd"] == [None]
     assert [source["interrupted"] for source in row["runs"]] == [False, True]
