@@ -81,6 +81,11 @@ def is_hmm(config: Path) -> bool:
         raise VslError(f"{config}: cannot read the row's config ({err})") from None
 
 
+def start_arguments(config, seed: int, out) -> list[str]:
+    """The arguments that start a cell's run from scratch: its config, seed and run folder."""
+    return ["--config", str(config), "--seed", str(seed), "--out", str(out)]
+
+
 def run_command(config: Path, seed: int, out: Path, threads: int | None) -> list[str]:
     """The command that trains (or, for an interrupted VSL run, continues) one cell's run."""
     script = Path(os.path.relpath(ROOT / "scripts" / ("run_hmm.py" if is_hmm(config) else "run_vsl.py")))
@@ -88,8 +93,7 @@ def run_command(config: Path, seed: int, out: Path, threads: int | None) -> list
     limits = ["--threads", str(threads)] if threads else []
     if (out / "last.pt").is_file():  # stopped or killed part-way: continue it
         return [sys.executable, str(script), "--resume", str(out), *limits, "--no-progress"]
-    return [sys.executable, str(script), "--config", str(config), "--seed", str(seed), "--out", str(out),
-            *limits, "--no-progress"]
+    return [sys.executable, str(script), *start_arguments(config, seed, out), *limits, "--no-progress"]
 
 
 def lookup(results: dict, path: str) -> float:
@@ -152,7 +156,7 @@ def started_as(row: dict, source: dict) -> str:
     command = (source["command"] or "").split()
     if "--resume" not in command:
         return ""
-    return f"; it continued `{command[0]} --config {row['config']} --seed {source['seed']} --out {source['run']}`"
+    return f"; it continued `{' '.join([command[0], *start_arguments(row['config'], source['seed'], source['run'])])}`"
 
 
 def markdown(title: str, table: dict, rows: list[dict], command: str, commit: str | None) -> str:
