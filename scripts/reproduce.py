@@ -152,7 +152,7 @@ def summarize(table: dict, runs: Path, seeds: list[int], recorded: dict[tuple[st
 
 def started_as(row: dict, source: dict) -> str:
     """For a run that was stopped and continued with --resume, the command that started it: the
-    one to type to rerun that cell from scratch (its config and seed are the row's)."""
+    one to type to rerun that cell from scratch (the row's config, the run's seed and folder)."""
     command = (source["command"] or "").split()
     if "--resume" not in command:
         return ""
