@@ -20,7 +20,10 @@ deviation), the paper's figure beside each cell, every command, seed and commit.
 was stopped early but still wrote results is listed and left out of the figures. A cell whose
 run folder is absent (a fresh clone, runs made on another machine) keeps the run that the
 earlier results/NAME.json records for that row and seed, with its scores, command and commit;
-a run folder that has results replaces it.
+a run folder that has results replaces it. A (row, seed) that another table's write-up beside
+results/NAME.json records as finished with the same config and seed (a curve whose end points
+are rows of another table) is taken from there, with that run's command and commit, and not
+run twice.
 """
 
 from __future__ import annotations
@@ -121,9 +124,42 @@ def recorded_runs(report: Path, metrics: list[str]) -> dict[tuple[str, int], dic
     return recorded
 
 
+def runs_of_other_tables(report: Path, table: dict) -> dict[tuple[str, int], dict]:
+    """The finished runs that other tables' write-ups beside ``report`` record with the config of
+    one of this table's rows, by (row name, seed), their scores picked for this table's metrics:
+    one run serves every table that lists its config and seed."""
+    names = {}
+    for row in table["rows"]:
+        names.setdefault(row["config"], []).append(row["name"])
+    shared = {}
+    for other in sorted(report.parent.glob("*.json")):
+        if other.resolve() == report.resolve():
+            continue
+        try:
+            write_up = json.loads(other.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as err:
+            raise VslError(f"{other}: cannot read it ({err})") from None
+        if not isinstance(write_up, dict) or "table" not in write_up:
+            continue  # a benchmark or a head-to-head, not a table's write-up
+        try:
+            if not set(table["metrics"]) <= set(write_up["metrics"]):
+                continue  # it does not score every metric this table reports
+            positions = [write_up["metrics"].index(metric) for metric in table["metrics"]]
+            for row in write_up["rows"]:
+                for source in row["runs"]:
+                    if source["interrupted"]:
+                        continue
+                    for name in names.get(row["config"], []):
+                        shared.setdefault((name, source["seed"]),
+                                          {**source, "scores": [source["scores"][i] for i in positions]})
+        except (KeyError, TypeError, IndexError) as err:
+            raise VslError(f"{other}: cannot take the runs it records ({err!r})") from None
+    return shared
+
+
 def summarize(table: dict, runs: Path, seeds: list[int], recorded: dict[tuple[str, int], dict]) -> list[dict]:
     """Each row's cells over ``seeds``: from the run folder's results.json where it exists, else from
-    the earlier write-up's ``recorded`` run of that row and seed."""
+    the ``recorded`` run of that row and seed (this table's earlier write-up, or another table's)."""
     rows = []
     for row in table["rows"]:
         cells, sources = [], []
@@ -201,7 +237,7 @@ def main(argv=None) -> int:
         runs = Path(args.runs or f"runs/tables/{name}")
         seeds = list(range(args.seeds))
         report = Path(args.out or f"results/{name}").with_suffix(".json")
-        recorded = recorded_runs(report, table["metrics"])
+        recorded = {**runs_of_other_tables(report, table), **recorded_runs(report, table["metrics"])}
         for row in table["rows"]:
             if args.report_only or (args.only and row["name"] not in args.only):
                 continue

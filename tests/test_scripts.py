@@ -137,3 +137,37 @@ def test_reproduce_runs_a_grid_over_seeds_and_resumes(tmp_path, twitter_folder):
         "rows": [{"name": "BiGRU baseline", "config": str(tmp_path / "bigru.yaml")}]}))
     done = subprocess.run([sys.executable, *map(str, elsewhere), "--report-only"], capture_output=True, text=True)
     assert done.returncode == 2 and f"{out.with_suffix('.json')}: cannot take the runs it records" in done.stderr
+
+
+def test_reproduce_takes_a_run_that_another_table_records(tmp_path):
+    config = tmp_path / "hier.yaml"
+    config.write_text(yaml.safe_dump({"latent": "hier"}))
+    (tmp_path / "curve.yaml").write_text(yaml.safe_dump({
+        "title": "Curve", "metric": ["dev.accuracy", "test.accuracy"],
+        "rows": [{"name": "no raw text", "x": 0, "config": str(config)}]}))
+    results = tmp_path / "results"
+    results.mkdir()
+    run = {"run": "runs/tables/other/hier-s1", "command": "scripts/run_vsl.py --seed 1", "commit": "c" * 40}
+    (results / "other.json").write_text(json.dumps({  # another table, its metrics in another order
+        "table": "other", "metrics": ["test.accuracy", "dev.accuracy"],
+        "rows": [{"name": "Hier", "config": str(config),
+                  "runs": [{**run, "seed": 1, "interrupted": False, "scores": [0.8, 0.9]},
+                           {**run, "seed": 2, "interrupted": True, "scores": [0.7, 0.6]}]},
+                 {"name": "Flat", "config": str(tmp_path / "flat.yaml"),
+                  "runs": [{**run, "seed": 0, "interrupted": False, "scores": [0.5, 0.5]}]}]}))
+    (results / "bench.json").write_text(json.dumps({"results": []}))  # not a table: passed over
+    args = [SCRIPTS / "reproduce.py", "--table", tmp_path / "curve.yaml", "--seeds", "3", "--runs",
+            tmp_path / "runs", "--out", results / "curve"]
+    done = subprocess.run([sys.executable, *map(str, args), "--dry-run"], capture_output=True, text=True)
+    assert done.returncode == 0 and "--seed 1" not in done.stderr
+    assert "--seed 0" in done.stderr and "--seed 2" in done.stderr  # the other's seed 2 stopped early
+    _run([*args, "--report-only"], tmp_path)
+    [row] = json.loads((results / "curve.json").read_text())["rows"]
+    assert row["seeds"] == 1 and row["values"] == [[0.9], [0.8]]
+    assert row["runs"] == [{**run, "seed": 1, "interrupted": False, "scores": [0.9, 0.8]}]
+    (results / "broken.json").write_text(json.dumps({"table": "broken", "metrics": ["dev.accuracy"]}))
+    done = subprocess.run([sys.executable, *map(str, args), "--report-only"], capture_output=True, text=True)
+    assert done.returncode == 0  # it scores one metric of two: not a source for this table
+    (results / "broken.json").write_text(json.dumps({"table": "broken", "metrics": ["dev.accuracy", "test.accuracy"]}))
+    done = subprocess.run([sys.executable, *map(str, args), "--report-only"], capture_output=True, text=True)
+    assert done.returncode == 2 and f"{results / 'broken.json'}: cannot take the runs it records" in done.stderr
