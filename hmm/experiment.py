@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from hmm.config import HmmConfig
@@ -30,7 +29,7 @@ from vsl.data.splits import make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
 from vsl.distributed import SINGLE_PROCESS, Cluster, process_group
 from vsl.errors import VslError
-from vsl.experiment import git_commit, seed_everything
+from vsl.experiment import configure_cpu, git_commit, seed_everything
 from vsl.train import TrainedTagger, stop_requested
 from vsl.metrics import accuracy, cluster_scores
 
@@ -169,8 +168,7 @@ def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: 
 def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, cluster: Cluster,
          resume: bool, should_stop: Callable[[], bool] | None) -> dict | None:
     commit = git_commit()
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    configure_cpu(config.threads)
     started = time.time()
     seed_everything(config.seed)
     corpus = load_dataset(resolve_dataset(config.data, config.data_root, config.format),

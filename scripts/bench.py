@@ -47,7 +47,8 @@ from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit
 from vsl.data.vocab import build_vocabularies
 from vsl.encoders import WordCharEmbedding
-from vsl.experiment import build_model, build_objective, git_commit, seed_everything, training_batches
+from vsl.experiment import (build_model, build_objective, configure_cpu, git_commit, seed_everything,
+                            training_batches)
 from vsl.train import make_optimizer, train_step
 
 
@@ -84,7 +85,7 @@ SLOW_PEERS = {"hmm-torch-struct-linear-chain-crf": 1}  # ~1 min a call on this C
 
 
 def measure(case: str, threads: int, steps: int, warmup: int, repeats: int, data_root: str | None) -> dict:
-    torch.set_num_threads(threads)
+    configure_cpu(threads)
     if case in HMM_CASES:
         result = time_inference(case.removeprefix("hmm-"), repeats=SLOW_PEERS.get(case, 5))
     elif case in NHMM_CASES:

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from hmm.benchmark import Scores, peaked_scores, pyro_log_partition
 from hmm.inference import METHODS, baum_welch_statistics, log_partition, pair_posteriors, posteriors, viterbi
+from vsl.experiment import configure_cpu
 
 EXACT = dict(rtol=1e-9, atol=1e-9)  # float64 against enumeration
 
@@ -268,6 +269,31 @@ def test_auto_falls_back_to_log_space_where_scaling_would_underflow():
                                log_partition(*double.args(), method="log"))
     torch.testing.assert_close(posteriors(*case.args()).double(),
                                posteriors(*double.args(), method="log"))
+
+
+def test_scaled_numerics_agree_with_denormals_flushed():
+    """Runs flush denormal floats to zero (vsl.experiment.configure_cpu). Emissions spread over
+    150 nats put many scaled probabilities in float32's denormal range; flushed to zero, they
+    must still leave log p(x) and the marginals as the float64 log-space recursions give them."""
+    generator = torch.Generator().manual_seed(3)
+    case = peaked_case([40, 17, 1, 33], 40, 45, shared=False)
+    log_emit = -150 * torch.rand(case.log_emit.shape, generator=generator)
+    case = Case(case.log_init, case.log_trans, log_emit, case.lengths)
+    double = Case(*(tensor.double() for tensor in case.args()[:3]), case.lengths)
+    scaled = torch.exp(log_emit - log_emit.amax(-1, keepdim=True))
+    assert (scaled < torch.finfo(torch.float32).tiny).logical_and(scaled > 0).sum() > 100
+    if not torch.set_flush_denormal(False):
+        pytest.skip("this CPU cannot flush denormals")
+    try:
+        configure_cpu(None)
+        assert torch.tensor([1e-39]).mul(1.0).item() == 0.0  # denormals are flushed now
+        got = [function(*case.args(), method="scaled") for function in (log_partition, posteriors, pair_posteriors)]
+    finally:
+        torch.set_flush_denormal(False)
+    want = [function(*double.args(), method="log") for function in (log_partition, posteriors, pair_posteriors)]
+    torch.testing.assert_close(got[0].double(), want[0], rtol=1e-5, atol=0)
+    for marginal, reference in zip(got[1:], want[1:]):
+        torch.testing.assert_close(marginal.double(), reference, rtol=0, atol=1e-4)
 
 
 # ----------------------------------------------------------------------------- pyro
