@@ -11,7 +11,11 @@ which the fastest counts (the one least slowed by other load). Cases:
   Python loop, as the authors' code does - the peer that batching by word type replaces;
 * ``vsl-g``, ``vsl-hier``: VSL-G and VSL-GG-Hier on labeled batches only;
 * ``vsl-hier-unlabeled``: VSL-GG-Hier with a batch of raw tweets beside each labeled batch;
-  ``vsl-hier-unlabeled-bf16`` the same with the decoder's vocabulary matmuls in bfloat16.
+  ``vsl-hier-unlabeled-bf16`` the same with the decoder's vocabulary matmuls in bfloat16;
+* ``vsl-resumed``, ``vsl-resumed-denormals`` (with ``--from-run DIR``): the steps that follow
+  a saved run's ``last.pt`` (its settings, vocabulary, optimizer and priors), with denormal
+  floats flushed to zero as every run flushes them (:func:`vsl.experiment.configure_cpu`) and
+  without: late in training the second is several times slower on x86.
 
 The HMM family (see :mod:`hmm.benchmark`):
 
@@ -24,11 +28,13 @@ The report carries the authors' code's throughput measured on this kind of machi
 (``reference``) for comparison.
 
     scripts/bench.py --out results/bench.json [--family vsl|hmm|all] [--steps 200] [--threads 1 2] [--cases ...]
+                     [--from-run runs/NAME]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import resource
@@ -41,15 +47,16 @@ import torch
 
 from hmm.benchmark import INFERENCE, time_inference, time_nhmm_training
 from hmm.models import EMISSIONS, TRANSITIONS
+from vsl.checkpoint import load_metadata, load_training_checkpoint
 from vsl.config import RunConfig
 from vsl.data.batching import Batch, Collator
 from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit
 from vsl.data.vocab import build_vocabularies
 from vsl.encoders import WordCharEmbedding
-from vsl.experiment import (build_model, build_objective, configure_cpu, git_commit, seed_everything,
-                            training_batches)
-from vsl.train import make_optimizer, train_step
+from vsl.experiment import (build_model, build_objective, configure_cpu, git_commit, prepare_data, seed_everything,
+                            training_batches, unlabeled_subset)
+from vsl.train import make_optimizer, restore_checkpoint, train_step
 
 
 class PerSentenceCharEmbedding(WordCharEmbedding):
@@ -80,20 +87,27 @@ VSL_CASES = {
 }
 HMM_CASES = [f"hmm-{method}" for method in INFERENCE]
 NHMM_CASES = [f"nhmm-{emission}-{transition}" for emission in EMISSIONS for transition in TRANSITIONS]
-CASES = [*VSL_CASES, *HMM_CASES, *NHMM_CASES]
+RESUMED_CASES = ["vsl-resumed", "vsl-resumed-denormals"]
+CASES = [*VSL_CASES, *RESUMED_CASES, *HMM_CASES, *NHMM_CASES]
 SLOW_PEERS = {"hmm-torch-struct-linear-chain-crf": 1}  # ~1 min a call on this CPU: time it once
 
 
-def measure(case: str, threads: int, steps: int, warmup: int, repeats: int, data_root: str | None) -> dict:
+def measure(case: str, threads: int, steps: int, warmup: int, repeats: int, data_root: str | None,
+            from_run: str | None) -> dict:
     configure_cpu(threads)
-    if case in HMM_CASES:
+    if case == "vsl-resumed-denormals":
+        torch.set_flush_denormal(False)
+    if case in RESUMED_CASES:
+        result = measure_resumed(from_run, steps, warmup, repeats, data_root)
+    elif case in HMM_CASES:
         result = time_inference(case.removeprefix("hmm-"), repeats=SLOW_PEERS.get(case, 5))
     elif case in NHMM_CASES:
         _, emission, transition = case.split("-")
         result = time_nhmm_training(emission, transition, data_root)
     else:
         result = measure_vsl(case, steps, warmup, repeats, data_root)
-    return {"case": case, "threads": threads, **result,
+    flushed = torch.tensor([1e-39]).mul(1.0).item() == 0.0  # a denormal input reads as zero
+    return {"case": case, "threads": threads, "denormals_flushed": flushed, **result,
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
@@ -111,6 +125,31 @@ def measure_vsl(case: str, steps: int, warmup: int, repeats: int, data_root: str
     optimizer = make_optimizer(objective, config.lr)
     stream = training_batches(config, split, Collator(vocabs))
     batches = [next(stream) for _ in range(warmup + steps)]
+    return {**time_steps(objective, optimizer, batches, warmup, repeats, config),
+            "vocabulary": len(vocabs.words), "decoded_words": getattr(model, "decoded_words", None)}
+
+
+def measure_resumed(run: str, steps: int, warmup: int, repeats: int, data_root: str | None) -> dict:
+    """The steps that follow the VSL run ``run``'s last.pt, set up as ``run_vsl.py --resume``
+    sets them up (same settings, data, vocabulary, optimizer state and priors)."""
+    saved = load_metadata(run)
+    config = RunConfig.from_dict(saved.config, f"{run}/config.json").replace(data_root=data_root)
+    seed_everything(config.seed)
+    data = prepare_data(config)
+    split = dataclasses.replace(data.split, unlabeled=unlabeled_subset(data.split.unlabeled, config))
+    model = build_model(config, data.vocabs, data.embeddings)
+    objective = build_objective(config, model, split)
+    stream = training_batches(config, split, Collator(data.vocabs))
+    optimizer = make_optimizer(objective, config.lr)
+    _, state = restore_checkpoint(load_training_checkpoint(run, data.vocabs.to_dict()), objective, optimizer, stream)
+    batches = [next(stream) for _ in range(warmup + steps)]
+    return {**time_steps(objective.train(), optimizer, batches, warmup, repeats, config),
+            "run": run, "resumed_at_step": state.step}
+
+
+def time_steps(objective, optimizer, batches: list, warmup: int, repeats: int, config: RunConfig) -> dict:
+    """Train on the first ``warmup`` batches untimed, then time ``repeats`` passes over the rest;
+    the fastest pass counts."""
     for batch in batches[:warmup]:
         train_step(objective, optimizer, batch, config.grad_clip)
     timed = batches[warmup:]
@@ -125,11 +164,10 @@ def measure_vsl(case: str, steps: int, warmup: int, repeats: int, data_root: str
             train_step(objective, optimizer, batch, config.grad_clip)
         rounds.append(time.perf_counter() - start)
     seconds = min(rounds)  # the round least disturbed by anything else on the machine
-    return {"steps": steps, "repeats": repeats, "round_seconds": [round(r, 3) for r in rounds],
+    return {"steps": len(timed), "repeats": repeats, "round_seconds": [round(r, 3) for r in rounds],
             "batch_size": config.batch_size,
             "sentences_per_s": round(sentences / seconds, 1), "labeled_sentences_per_s": round(labeled / seconds, 1),
-            "tokens_per_s": round(tokens / seconds, 1), "mean_tokens_per_sentence": round(tokens / sentences, 2),
-            "vocabulary": len(vocabs.words), "decoded_words": getattr(model, "decoded_words", None)}
+            "tokens_per_s": round(tokens / seconds, 1), "mean_tokens_per_sentence": round(tokens / sentences, 2)}
 
 
 def speedups(rows: list[dict]) -> dict:
@@ -140,6 +178,9 @@ def speedups(rows: list[dict]) -> dict:
         if case == "hmm-ours-scaled" and ("hmm-pyro-discrete-hmm", threads) in by_case:
             peer = by_case["hmm-pyro-discrete-hmm", threads]["tokens_per_s"]
             ratios[f"hmm-scaled-over-pyro@{threads}"] = round(row["tokens_per_s"] / peer, 1)
+        if case == "vsl-resumed" and ("vsl-resumed-denormals", threads) in by_case:
+            peer = by_case["vsl-resumed-denormals", threads]["tokens_per_s"]
+            ratios[f"flushed-over-denormals@{threads}"] = round(row["tokens_per_s"] / peer, 2)
         if case.startswith("vsl-hier-unlabeled"):
             peer = REFERENCE["authors-vsl-hier-unlabeled"]["tokens_per_s"]
             ratios[f"{case}-over-authors@{threads}"] = round(row["tokens_per_s"] / peer, 2)
@@ -157,19 +198,25 @@ def main(argv=None) -> int:
     parser.add_argument("--family", choices=("vsl", "hmm", "all"), default="all",
                         help="the VSL cases (Twitter), the HMM and NHMM cases (WSJ), or all (default)")
     parser.add_argument("--data-root")
+    parser.add_argument("--from-run", metavar="DIR",
+                        help="a VSL run folder with last.pt: adds the cases that continue it (vsl family)")
     parser.add_argument("--worker", nargs=2, metavar=("CASE", "THREADS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(measure(args.worker[0], int(args.worker[1]), args.steps, args.warmup, args.repeats,
-                                 args.data_root)))
+                                 args.data_root, args.from_run)))
         return 0
-    family = {"vsl": list(VSL_CASES), "hmm": [*HMM_CASES, *NHMM_CASES], "all": CASES}[args.family]
+    if not args.from_run and set(args.cases or []) & set(RESUMED_CASES):
+        parser.error(f"{' and '.join(RESUMED_CASES)} need --from-run")
+    vsl_cases = [*VSL_CASES, *(RESUMED_CASES if args.from_run else [])]
+    family = {"vsl": vsl_cases, "hmm": [*HMM_CASES, *NHMM_CASES], "all": [*vsl_cases, *HMM_CASES, *NHMM_CASES]}[args.family]
     rows = []
     for case in args.cases or family:
         for threads in args.threads:
             command = [sys.executable, __file__, "--worker", case, str(threads), "--steps", str(args.steps),
                        "--warmup", str(args.warmup), "--repeats", str(args.repeats)]
             command += ["--data-root", args.data_root] if args.data_root else []
+            command += ["--from-run", args.from_run] if args.from_run else []
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
                 reason = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]

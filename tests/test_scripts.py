@@ -42,6 +42,30 @@ def test_bench_writes_json(tmp_path):
     assert report["speedups"]["hmm-scaled-over-pyro@1"] == round(ours["tokens_per_s"] / pyro["tokens_per_s"], 1)
 
 
+def test_bench_times_the_steps_that_continue_a_saved_run(tmp_path, twitter_folder):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": str(twitter_folder), "format": "twitter", "latent": "hier", "word_dim": 16, "char_dim": 8,
+        "char_hidden": 8, "hidden": 16, "y_dim": 4, "z_dim": 6, "decoder_hidden": 8, "max_steps": 6,
+        "eval_every": 3, "checkpoint_every": 3, "skipgram_epochs": 1, "threads": 1}))
+    run = tmp_path / "run"
+    _run([SCRIPTS / "run_vsl.py", "--config", config, "--out", run, "--no-progress"], tmp_path)
+    target = tmp_path / "bench.json"
+    _run([SCRIPTS / "bench.py", "--out", target, "--steps", "2", "--warmup", "1", "--repeats", "1", "--threads", "1",
+          "--family", "vsl", "--cases", "vsl-resumed", "vsl-resumed-denormals", "--from-run", run], tmp_path)
+    report = json.loads(target.read_text())
+    flushed, denormals = report["results"]
+    assert flushed["denormals_flushed"] and not denormals["denormals_flushed"]
+    for row in (flushed, denormals):
+        assert row["resumed_at_step"] == 6 and row["steps"] == 2 and row["tokens_per_s"] > 0
+    ratio = round(flushed["tokens_per_s"] / denormals["tokens_per_s"], 2)
+    assert report["speedups"]["flushed-over-denormals@1"] == ratio
+
+    refused = subprocess.run([sys.executable, str(SCRIPTS / "bench.py"), "--cases", "vsl-resumed"],
+                             capture_output=True, text=True)
+    assert refused.returncode == 2 and "need --from-run" in refused.stderr
+
+
 def test_compare_scores_every_row_on_the_same_test_tokens(tmp_path, twitter_folder):
     tiny_vsl = ["word_dim=16", "char_dim=8", "char_hidden=8", "hidden=16", "max_steps=20", "eval_every=10",
                 "skipgram_epochs=1", "threads=1"]
