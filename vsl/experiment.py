@@ -78,8 +78,8 @@ def configure_cpu(threads: int | None) -> None:
     scaled HMM recursions) lands there. x86 CPUs take a slow microcode path for each operation
     on such a value; VSL-GG-Hier steps on Twitter 28,600 steps into training ran 2.67x faster
     with them flushed (README, Benchmarks). Flushing treats them as zero, a change of less than
-    1.2e-38 in absolute value. Call it before any parallel work: the workers of
-    torch's thread pool take the mode of the thread that starts them."""
+    1.2e-38 in absolute value. Call it before any parallel work: the workers of torch's thread
+    pool take the mode of the thread that starts them."""
     torch.set_flush_denormal(True)
     if threads:
         torch.set_num_threads(threads)
