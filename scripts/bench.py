@@ -54,8 +54,8 @@ from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit
 from vsl.data.vocab import build_vocabularies
 from vsl.encoders import WordCharEmbedding
-from vsl.experiment import (build_model, build_objective, configure_cpu, git_commit, prepare_data, seed_everything,
-                            training_batches, unlabeled_subset)
+from vsl.experiment import (build_model, build_objective, configure_cpu, denormals_flushed, git_commit, prepare_data,
+                            seed_everything, training_batches, unlabeled_subset)
 from vsl.train import make_optimizer, restore_checkpoint, train_step
 
 
@@ -106,8 +106,7 @@ def measure(case: str, threads: int, steps: int, warmup: int, repeats: int, data
         result = time_nhmm_training(emission, transition, data_root)
     else:
         result = measure_vsl(case, steps, warmup, repeats, data_root)
-    flushed = torch.tensor([1e-39]).mul(1.0).item() == 0.0  # a denormal input reads as zero
-    return {"case": case, "threads": threads, "denormals_flushed": flushed, **result,
+    return {"case": case, "threads": threads, "denormals_flushed": denormals_flushed(), **result,
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 

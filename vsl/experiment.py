@@ -85,6 +85,11 @@ def configure_cpu(threads: int | None) -> None:
         torch.set_num_threads(threads)
 
 
+def denormals_flushed() -> bool:
+    """Whether this thread now flushes denormal floats (a denormal input reads as zero)."""
+    return torch.tensor([1e-39]).mul(1.0).item() == 0.0
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch."""
     random.seed(seed)
