@@ -34,7 +34,6 @@ The report carries the authors' code's throughput measured on this kind of machi
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import resource
@@ -54,8 +53,8 @@ from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit
 from vsl.data.vocab import build_vocabularies
 from vsl.encoders import WordCharEmbedding
-from vsl.experiment import (build_model, build_objective, configure_cpu, denormals_flushed, git_commit, prepare_data,
-                            seed_everything, training_batches, unlabeled_subset)
+from vsl.experiment import (build_model, build_objective, configure_cpu, denormals_flushed, git_commit, seed_everything,
+                            set_up_training, training_batches)
 from vsl.train import make_optimizer, restore_checkpoint, train_step
 
 
@@ -133,11 +132,7 @@ def measure_resumed(run: str, steps: int, warmup: int, repeats: int, data_root: 
     sets them up (same settings, data, vocabulary, optimizer state and priors)."""
     saved = load_metadata(run)
     config = RunConfig.from_dict(saved.config, f"{run}/config.json").replace(data_root=data_root)
-    seed_everything(config.seed)
-    data = prepare_data(config)
-    split = dataclasses.replace(data.split, unlabeled=unlabeled_subset(data.split.unlabeled, config))
-    model = build_model(config, data.vocabs, data.embeddings)
-    objective = build_objective(config, model, split)
+    data, split, _, objective = set_up_training(config)
     stream = training_batches(config, split, Collator(data.vocabs))
     optimizer = make_optimizer(objective, config.lr)
     _, state = restore_checkpoint(load_training_checkpoint(run, data.vocabs.to_dict()), objective, optimizer, stream)

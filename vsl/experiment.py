@@ -14,7 +14,7 @@ import random
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -188,6 +188,33 @@ def training_batches(config: RunConfig, split: LabeledSplit, collate: Collator,
                                             (config.seed, cluster.rank, 1), with_tags=False))
 
 
+class TrainingSetup(NamedTuple):
+    """What a VSL run trains: its data, this rank's share of the split it trains on, the model
+    and the objective over them."""
+
+    data: PreparedData
+    split: LabeledSplit
+    model: torch.nn.Module
+    objective: torch.nn.Module
+
+
+def set_up_training(config: RunConfig, cluster: Cluster = SINGLE_PROCESS) -> TrainingSetup:
+    """Data, split, model (on the cluster's device) and objective of a run from ``config``,
+    seeded as every run is, so that a resumed run or a benchmark of one rebuilds exactly what
+    its checkpoint was saved from. Rank 0 prepares (and caches) the word vectors first."""
+    seed_everything(config.seed)
+    if not cluster.main:
+        cluster.barrier()
+    data = prepare_data(config)
+    if cluster.main:
+        cluster.barrier()
+    split = dataclasses.replace(data.split, labeled=cluster.shard(data.split.labeled),
+                                unlabeled=cluster.shard(unlabeled_subset(data.split.unlabeled, config)))
+    seed_everything(config.seed)
+    model = build_model(config, data.vocabs, data.embeddings).to(cluster.device)
+    return TrainingSetup(data, split, model, build_objective(config, model, split))
+
+
 def warm_start(objective, directory: str | Path, vocabs: Vocabularies) -> None:
     """Start from a finished VSL run's best weights and last priors (prior pre-training, paper
     sec. 6.4); the run must share this one's vocabularies and data split."""
@@ -257,18 +284,8 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
     commit = git_commit()  # the code as it was when the run started
     configure_cpu(config.threads)
     device = cluster.device
-    seed_everything(config.seed)
-    if not cluster.main:
-        cluster.barrier()  # rank 0 first trains (and caches) the word vectors
-    data = prepare_data(config)
-    if cluster.main:
-        cluster.barrier()
+    data, split, model, objective = set_up_training(config, cluster)
     task = data.corpus.spec.task
-    split = dataclasses.replace(data.split, labeled=cluster.shard(data.split.labeled),
-                                unlabeled=cluster.shard(unlabeled_subset(data.split.unlabeled, config)))
-    seed_everything(config.seed)
-    model = build_model(config, data.vocabs, data.embeddings).to(device)
-    objective = build_objective(config, model, split)
     checkpoint = load_training_checkpoint(out_dir, data.vocabs.to_dict()) if resume else None
     if not resume and config.init_from:
         warm_start(objective, config.init_from, data.vocabs)
