@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gensim.models
 import numpy as np
 import pytest
 from gensim.models import KeyedVectors
@@ -40,7 +41,7 @@ def test_second_call_loads_the_cache(tmp_path, monkeypatch):
     def no_training(*args, **kwargs):
         raise AssertionError("trained again instead of loading the cache")
 
-    monkeypatch.setattr(embeddings, "Word2Vec", no_training)
+    monkeypatch.setattr(gensim.models, "Word2Vec", no_training)
     second = embeddings.train_skipgram(_corpus(), cache_dir=tmp_path, **SMALL)
     assert second.index_to_key == first.index_to_key
     np.testing.assert_array_equal(second.vectors, first.vectors)

@@ -195,3 +195,11 @@ def test_reproduce_takes_a_run_that_another_table_records(tmp_path):
     (results / "broken.json").write_text(json.dumps({"table": "broken", "metrics": ["dev.accuracy", "test.accuracy"]}))
     done = subprocess.run([sys.executable, *map(str, args), "--report-only"], capture_output=True, text=True)
     assert done.returncode == 2 and f"{results / 'broken.json'}: cannot take the runs it records" in done.stderr
+
+
+def test_the_training_commands_start_without_the_heavy_scoring_libraries():
+    """gensim, scikit-learn, scipy and seqeval load only when a run uses them (about 3 s)."""
+    probe = ("import sys, hmm.experiment, vsl.experiment; "
+             "print(sorted(m for m in ('gensim', 'sklearn', 'scipy', 'seqeval') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=SCRIPTS.parent)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr

@@ -8,7 +8,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from sklearn.cluster import KMeans
 
 from vsl.data.batching import Batch, Collator, iterate_batches
 from vsl.data.readers import Sentence
@@ -41,6 +40,8 @@ def _token_vectors(model, batch: Batch, name: str) -> torch.Tensor:
 def cluster_tokens(vectors: np.ndarray, n_clusters: int, lengths: Sequence[int], seed: int = 0) -> list[list[int]]:
     """k-means (k = ``n_clusters``, 10 initialisations) over token vectors, returned as one list
     of cluster ids per sentence of the given ``lengths``."""
+    from sklearn.cluster import KMeans  # loads scipy.stats (about 1.5 s); most commands never cluster
+
     labels = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit_predict(vectors)
     bounds = np.cumsum([0, *lengths])
     return [labels[start:end].tolist() for start, end in zip(bounds[:-1], bounds[1:])]

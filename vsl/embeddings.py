@@ -3,6 +3,8 @@
 Chen et al. (2018) initialise word embeddings with skip-gram vectors (Mikolov et al., 2013),
 and Tran et al. (2016) feed pretrained vectors to the neural HMM. Training is gensim's
 ``Word2Vec`` with ``sg=1``; files are read by gensim's ``KeyedVectors.load_word2vec_format``.
+gensim is imported by the functions that use it: it loads scipy.stats, which would add about
+1.5 s to the start of every command, most of which never touch word vectors.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import os
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import gensim
 import numpy as np
-from gensim.models import KeyedVectors, Word2Vec
 
 from vsl.checkpoint import atomic_write_bytes
 from vsl.errors import DataFormatError
+
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
 
 # Bytes that occur in text files (as in file(1)'s heuristic); anything else marks binary data.
 _TEXT_BYTES = bytes({7, 8, 9, 10, 12, 13, 27} | set(range(0x20, 0x100)) - {0x7F})
@@ -38,6 +42,8 @@ def _cache_key(sentences: list[list[str]], hyperparameters: dict) -> str:
     Sentences and tokens are length-prefixed, so that no two different corpora hash the same
     bytes (``[["ab"]]`` and ``[["a", "b"]]`` differ).
     """
+    import gensim
+
     gensim_version = ".".join(gensim.__version__.split(".")[:2])
     digest = hashlib.sha256(json.dumps([hyperparameters, gensim_version], sort_keys=True).encode())
     for sentence in sentences:
@@ -60,6 +66,8 @@ def _save_cache(vectors: KeyedVectors, path: Path) -> None:
 
 
 def _load_cache(path: Path) -> KeyedVectors:
+    from gensim.models import KeyedVectors
+
     with np.load(path, allow_pickle=False) as stored:
         words, matrix = stored["words"].tolist(), stored["vectors"]
     vectors = KeyedVectors(matrix.shape[1])
@@ -100,6 +108,8 @@ def train_skipgram(
     path = folder / f"skipgram-{_cache_key(corpus, hyperparameters)}.npz"
     if path.is_file():
         return _load_cache(path)
+    from gensim.models import Word2Vec
+
     model = Word2Vec(
         corpus, vector_size=dim, window=window, min_count=min_count, epochs=epochs, sg=1,
         negative=negative, seed=seed, workers=workers,
@@ -155,6 +165,8 @@ def load_vectors(path: str | Path) -> KeyedVectors:
     if not binary:
         _check_text_rows(path, header)
     kind = "word2vec binary" if binary else "word2vec text" if header else "GloVe text"
+    from gensim.models import KeyedVectors
+
     try:
         with warnings.catch_warnings():
             # With no_header, gensim 4.4 reopens the file for its second pass and never closes it.

@@ -8,6 +8,9 @@ the gold side and for the predicted side, and scores the flattened tokens.
   ``scheme=IOBES``), as in the CoNLL evaluation.
 * Tag induction (Tran et al., 2016): many-to-one (M-1) accuracy, one-to-one (1-1) accuracy, both
   optimal and greedy, and V-measure (Rosenberg and Hirschberg, 2007).
+
+seqeval, scikit-learn and scipy are imported by the functions that use them: together they take
+about 1.8 s to load, which every command would otherwise pay before it reads its arguments.
 """
 
 from __future__ import annotations
@@ -16,11 +19,6 @@ import re
 from collections.abc import Hashable, Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-from seqeval.metrics import f1_score, precision_score, recall_score
-from seqeval.scheme import IOBES
-from sklearn.metrics import accuracy_score, v_measure_score
-from sklearn.metrics.cluster import contingency_matrix
 
 Sentences = Sequence[Sequence[Hashable]]
 
@@ -42,6 +40,8 @@ def _flatten(gold: Sentences, pred: Sentences) -> tuple[list, list]:
 
 def accuracy(gold: Sentences, pred: Sentences) -> float:
     """Token accuracy in [0, 1]: the share of tokens whose predicted label equals the gold one."""
+    from sklearn.metrics import accuracy_score
+
     flat_gold, flat_pred = _flatten(gold, pred)
     return float(accuracy_score(flat_gold, flat_pred))
 
@@ -61,6 +61,9 @@ def span_scores(gold: Sentences, pred: Sentences) -> dict[str, float]:
     is well formed under BIOES (``seqeval.metrics`` with ``mode="strict", scheme=IOBES``). A score
     whose denominator is zero (no predicted or no gold spans) is 0.
     """
+    from seqeval.metrics import f1_score, precision_score, recall_score
+    from seqeval.scheme import IOBES
+
     _flatten(gold, pred)
     _check_bioes(gold)
     _check_bioes(pred)
@@ -75,6 +78,8 @@ def span_scores(gold: Sentences, pred: Sentences) -> dict[str, float]:
 
 def _cluster_tag_counts(gold: Sentences, clusters: Sentences) -> tuple[np.ndarray, int]:
     """The cluster x tag count matrix (rows, columns in sorted label order) and the token count."""
+    from sklearn.metrics.cluster import contingency_matrix
+
     flat_gold, flat_clusters = _flatten(gold, clusters)
     return contingency_matrix(flat_gold, flat_clusters).T, len(flat_gold)
 
@@ -91,6 +96,8 @@ def one_to_one(gold: Sentences, clusters: Sentences) -> float:
     The mapping maximises the matched token count (Hungarian algorithm,
     ``scipy.optimize.linear_sum_assignment``); tokens of unmatched clusters count as wrong.
     """
+    from scipy.optimize import linear_sum_assignment
+
     counts, n_tokens = _cluster_tag_counts(gold, clusters)
     rows, cols = linear_sum_assignment(counts, maximize=True)
     return float(counts[rows, cols].sum() / n_tokens)
@@ -120,6 +127,8 @@ def v_measure(gold: Sentences, clusters: Sentences) -> float:
     VM is a ratio of entropies, so it does not depend on the logarithm's base: sklearn's
     natural-log figure equals the base-2 one that Tran et al. (2016) report.
     """
+    from sklearn.metrics import v_measure_score
+
     flat_gold, flat_clusters = _flatten(gold, clusters)
     return float(v_measure_score(flat_gold, flat_clusters))
 
