@@ -24,8 +24,9 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) scripts/demo.py
 
+# One pytest worker per CPU core this process may use (pytest-xdist).
 test: $(STAMP)
-	$(PY) -m pytest tests
+	$(PY) -m pytest -n auto tests
 
 # VSL training throughput (Twitter, 1 and 2 threads), then HMM inference against its peers and
 # NHMM updates (WSJ, one thread): the two tables of the README's Benchmarks section.
