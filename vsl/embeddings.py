@@ -3,8 +3,8 @@
 Chen et al. (2018) initialise word embeddings with skip-gram vectors (Mikolov et al., 2013),
 and Tran et al. (2016) feed pretrained vectors to the neural HMM. Training is gensim's
 ``Word2Vec`` with ``sg=1``; files are read by gensim's ``KeyedVectors.load_word2vec_format``.
-gensim is imported by the functions that use it: it loads scipy.stats, which would add about
-1.5 s to the start of every command, most of which never touch word vectors.
+gensim is imported by the functions that use it: it loads scipy.stats, about 1.5 s that every
+command would pay at start-up, though only VSL training and vector loading need it.
 """
 
 from __future__ import annotations
