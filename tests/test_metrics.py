@@ -31,6 +31,21 @@ def test_many_to_one_by_hand():
     assert metrics.many_to_one(*_corpus(GREEDY_TRAP)) == pytest.approx(10 / 14)
 
 
+def test_cluster_contents_by_hand():
+    # GREEDY_TRAP plus c3 = 1 V + 1 D: sizes c0 9, c1 4, c3 2, c2 1; tag totals N 9, V 5, D 2.
+    gold, clusters = _corpus([*GREEDY_TRAP, (3, "V", 1), (3, "D", 1)])
+    contents = metrics.cluster_contents(gold, clusters, top=2)
+    assert contents == [
+        (0, 9, [("N", 5, 9), ("V", 4, 5)]),
+        (1, 4, [("N", 4, 9)]),  # tags absent from the cluster are not listed
+        (3, 2, [("D", 1, 2), ("V", 1, 5)]),  # a tie goes to the tag first in sorted order
+        (2, 1, [("D", 1, 2)]),
+    ]
+    assert contents[0].tokens == 9 and metrics.cluster_contents(gold, clusters, top=1)[0].tags == [("N", 5, 9)]
+    with pytest.raises(ValueError, match="top must be at least 1"):
+        metrics.cluster_contents(gold, clusters, top=0)
+
+
 def test_greedy_and_optimal_one_to_one_differ():
     gold, clusters = _corpus(GREEDY_TRAP)
     assert metrics.one_to_one_greedy(gold, clusters) == pytest.approx(6 / 14)

@@ -203,3 +203,36 @@ def test_the_training_commands_start_without_the_heavy_scoring_libraries():
              "print(sorted(m for m in ('gensim', 'sklearn', 'scipy', 'seqeval') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=SCRIPTS.parent)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
+
+
+def test_confusion_finds_the_runs_test_split_and_summarises_its_clusters(tmp_path, twitter_folder):
+    from collections import Counter
+
+    from hmm.config import HmmConfig
+    from hmm.experiment import run as run_hmm
+    from vsl.data.registry import load_dataset, resolve_dataset
+
+    run = tmp_path / "hmm"
+    run_hmm(HmmConfig(data=str(twitter_folder), format="twitter", model="hmm", states=5, epochs=2, max_sentences=20),
+            run, progress=False)
+    summary = tmp_path / "clusters.md"
+    _run([SCRIPTS / "figures.py", "confusion", "--run", run, "--out", tmp_path / "c.png", "--summary", summary],
+         tmp_path)  # no --data: the run's own folder, format and first 20 test tweets
+    assert (tmp_path / "c.png").stat().st_size > 0
+    gold = [tag for s in load_dataset(resolve_dataset(str(twitter_folder), fmt="twitter")).test[:20] for tag in s.tags]
+    clusters = [int(c) for line in (run / "tags.txt").read_text().splitlines() for c in line.split()]
+    sizes = Counter(clusters)
+    rows = [line.split(" | ") for line in summary.read_text().splitlines() if line[:3].startswith("| ") and line[2].isdigit()]
+    assert [(int(r[0].strip("| ")), int(r[1].replace(",", ""))) for r in rows] == \
+        sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))
+    for row in rows:  # the first tag listed is the cluster's commonest
+        cluster = int(row[0].strip("| "))
+        top = Counter(g for g, c in zip(gold, clusters) if c == cluster).most_common(1)[0][1]
+        assert row[3].startswith(tuple(f"{tag} {100 * top / sizes[cluster]:.0f}%" for tag in set(gold)))
+    assert f"{len(gold):,} tokens in {len(sizes)} clusters" in summary.read_text()
+
+    lines = (run / "tags.txt").read_text().splitlines()
+    (run / "tags.txt").write_text("\n".join([*lines[:2], lines[2] + " 0", *lines[3:]]) + "\n")
+    done = subprocess.run([sys.executable, str(SCRIPTS / "figures.py"), "confusion", "--run", str(run),
+                           "--out", str(tmp_path / "d.png")], capture_output=True, text=True)
+    assert done.returncode == 2 and f"{run / 'tags.txt'}:3: expected" in done.stderr

@@ -7,7 +7,8 @@ the gold side and for the predicted side, and scores the flattened tokens.
   precision/recall/F1 on BIOES tags for NER, computed by ``seqeval`` (``mode="strict"``,
   ``scheme=IOBES``), as in the CoNLL evaluation.
 * Tag induction (Tran et al., 2016): many-to-one (M-1) accuracy, one-to-one (1-1) accuracy, both
-  optimal and greedy, and V-measure (Rosenberg and Hirschberg, 2007).
+  optimal and greedy, and V-measure (Rosenberg and Hirschberg, 2007); and, to read what the
+  clusters hold, each cluster's size and main gold tags (:func:`cluster_contents`).
 
 seqeval, scikit-learn and scipy are imported by the functions that use them: together they take
 about 1.8 s to load, which every command would otherwise pay before it reads its arguments.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Hashable, Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -141,6 +143,35 @@ def cluster_scores(gold: Sentences, clusters: Sentences) -> dict[str, float]:
         "one_to_one_greedy": one_to_one_greedy(gold, clusters),
         "vm": v_measure(gold, clusters),
     }
+
+
+class ClusterContents(NamedTuple):
+    """One induced cluster: its id, its token count, and its main gold tags as (tag, the tag's
+    tokens in the cluster, the tag's tokens in the whole corpus)."""
+
+    cluster: Hashable
+    tokens: int
+    tags: list[tuple[Hashable, int, int]]
+
+
+def cluster_contents(gold: Sentences, clusters: Sentences, top: int = 3) -> list[ClusterContents]:
+    """Every cluster with its ``top`` most frequent gold tags, largest cluster first. A tag's
+    count in the cluster against the cluster's size says how pure the cluster is; against the
+    tag's count in the corpus, how much of the tag the cluster holds. Ties go to the lower id or
+    tag in sorted order."""
+    if top < 1:
+        raise ValueError(f"top must be at least 1; got {top}")
+    counts, _ = _cluster_tag_counts(gold, clusters)
+    flat_gold, flat_clusters = _flatten(gold, clusters)
+    tags, ids = np.unique(flat_gold).tolist(), np.unique(flat_clusters).tolist()
+    tag_totals = counts.sum(axis=0)
+    sizes = counts.sum(axis=1)
+    contents = []
+    for row in np.argsort(-sizes, kind="stable"):
+        main = [column for column in np.argsort(-counts[row], kind="stable")[:top] if counts[row, column]]
+        contents.append(ClusterContents(ids[row], int(sizes[row]),
+                                        [(tags[c], int(counts[row, c]), int(tag_totals[c])) for c in main]))
+    return contents
 
 
 def tagging_scores(gold: Sentences, pred: Sentences, task: str) -> dict[str, float]:
