@@ -222,7 +222,7 @@ def test_confusion_finds_the_runs_test_split_and_summarises_its_clusters(tmp_pat
     gold = [tag for s in load_dataset(resolve_dataset(str(twitter_folder), fmt="twitter")).test[:20] for tag in s.tags]
     clusters = [int(c) for line in (run / "tags.txt").read_text().splitlines() for c in line.split()]
     sizes = Counter(clusters)
-    rows = [line.split(" | ") for line in summary.read_text().splitlines() if line[:3].startswith("| ") and line[2].isdigit()]
+    rows = [line.split(" | ") for line in summary.read_text().splitlines() if line[:2] == "| " and line[2].isdigit()]
     assert [(int(r[0].strip("| ")), int(r[1].replace(",", ""))) for r in rows] == \
         sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0]))
     for row in rows:  # the first tag listed is the cluster's commonest
