@@ -13,7 +13,8 @@ scripts/run_hmm.py (a config with a "model" setting is an HMM run). A run whose 
 exists, or that results/NAME.json records as finished while its folder is absent, is skipped,
 so the grid resumes after a stop; a run that was stopped or killed part-way
 (it has a last.pt) is continued with --resume. A run stopped by Ctrl-C or SIGTERM stops the grid;
-the same command continues it.
+the same command continues it. --dry-run prints the commands still to run and, under each that
+continues a stopped run, how far that run has trained (or why it cannot be continued).
 
 Writes results/NAME.json and results/NAME.md: mean +- sd over seeds (sample standard
 deviation), the paper's figure beside each cell, every command, seed and commit. A VSL run that
@@ -39,7 +40,8 @@ from pathlib import Path
 
 import yaml
 
-from vsl.checkpoint import RESULTS, atomic_write_bytes, atomic_write_json, run_finished
+from vsl.checkpoint import (LAST, RESULTS, CheckpointError, atomic_write_bytes, atomic_write_json, run_finished,
+                            training_progress)
 from vsl.errors import VslError
 from vsl.experiment import git_commit
 from vsl.train import StopRequest
@@ -97,6 +99,15 @@ def run_command(config: Path, seed: int, out: Path, threads: int | None) -> list
     if (out / "last.pt").is_file():  # stopped or killed part-way: continue it
         return [sys.executable, str(script), "--resume", str(out), *limits, "--no-progress"]
     return [sys.executable, str(script), *start_arguments(config, seed, out), *limits, "--no-progress"]
+
+
+def progress_of(run: Path) -> str:
+    """What --dry-run says under the command that continues ``run``: how far it has trained, or
+    why it cannot be continued (its config.json or last.pt is missing or unreadable)."""
+    try:
+        return training_progress(run)
+    except CheckpointError as err:
+        return f"cannot continue: {err}"
 
 
 def lookup(results: dict, path: str) -> float:
@@ -250,6 +261,8 @@ def main(argv=None) -> int:
                                    seed, run, args.threads)
                 print(" ".join(todo), file=sys.stderr, flush=True)
                 if args.dry_run:
+                    if (run / LAST).exists():
+                        print(f"    # {progress_of(run)}", file=sys.stderr)
                     continue
                 code = subprocess.run(todo).returncode
                 if code == StopRequest.EXIT_STATUS:

@@ -15,6 +15,7 @@ from scipy.optimize import linear_sum_assignment
 from hmm.inference import log_partition
 from hmm.models import CategoricalHMM, NeuralHMM, character_table, corpus_log_likelihood, joint_log_likelihood
 from hmm.train import GradientNoise, TrainingStopped, cap_length, tag_corpus, train_neural_hmm
+from vsl.checkpoint import LAST, RunMetadata, save_metadata, save_tensors, training_progress
 from vsl.data.batching import Batch, Collator, iterate_batches
 from vsl.data.readers import Sentence
 from vsl.data.vocab import Vocabularies, Vocabulary
@@ -259,10 +260,11 @@ def test_semi_supervised_log_likelihood_clamps_labeled_sentences():
 
 
 @pytest.mark.parametrize("tricks", [{}, {"gradient_noise": 0.01, "loss_scale": "state", "noise_seed": 4}])
-def test_a_stop_request_saves_the_state_and_the_resumed_run_ends_as_one_never_stopped(synthetic, tricks):
+def test_a_stop_request_saves_the_state_and_the_resumed_run_ends_as_one_never_stopped(synthetic, tricks, tmp_path):
     """Stopped before the 4th batch of epoch 2 (of 6 per epoch), the saved state has 3 batches
     done, and a run resumed from it ends with the weights and history of an unstopped run (with
-    gradient noise too: its stream and update count continue)."""
+    gradient noise too: its stream and update count continue). Saved as a run's last.pt, each
+    state reads back as how far training has come."""
     batches = synthetic[2]
 
     def train(should_stop=None, resume=None, saved=None):
@@ -279,9 +281,16 @@ def test_a_stop_request_saves_the_state_and_the_resumed_run_ends_as_one_never_st
         train(should_stop=lambda: next(calls) == len(batches) + 3, saved=saved)
     assert stopped.value.saved and len(saved) == 1
     assert saved[0]["trainer"]["epoch"] == 1 and saved[0]["trainer"]["batch"] == 3
-    never_stopped, history = train()
+    finished = []
+    never_stopped, history = train(saved=finished)
     resumed, resumed_history = train(resume=saved[0])
     assert resumed_history == history
+    save_metadata(tmp_path, RunMetadata("hmm", {"epochs": 3}, {}, "whitespace"))
+    save_tensors(tmp_path / LAST, saved[0])
+    assert training_progress(tmp_path) == \
+        f"in epoch 2 of 3 after minibatch 3 (log-likelihood per token of the epochs done: {history[0]:.4f})"
+    save_tensors(tmp_path / LAST, finished[-1])
+    assert training_progress(tmp_path) == "all 3 epochs trained; tagging and scoring left"
     for name, value in never_stopped.state_dict().items():
         assert torch.equal(resumed.state_dict()[name], value), name
     with pytest.raises(TrainingStopped) as unsaved:  # nowhere to save: said so

@@ -128,6 +128,7 @@ def test_reproduce_runs_a_grid_over_seeds_and_resumes(tmp_path, twitter_folder):
     done = subprocess.run([sys.executable, str(SCRIPTS / "reproduce.py"), *map(str, args[1:]), "--seeds", "3",
                            "--dry-run"], capture_output=True, text=True)
     assert f"--resume {killed}" in done.stderr and done.stderr.count("--config") == 0
+    assert f"# cannot continue: {killed}" in done.stderr  # no config.json, an empty last.pt
 
     hmm_out = tmp_path / "hmm_table"
     _run([SCRIPTS / "reproduce.py", "--table", tmp_path / "wsj.yaml", "--seeds", "1", "--runs", tmp_path / "hmm_runs",

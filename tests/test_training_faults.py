@@ -8,6 +8,7 @@ import json
 import pytest
 import torch
 
+from vsl.checkpoint import LAST, RunMetadata, save_metadata, save_tensors, training_progress
 from vsl.data.batching import BatchStream
 from vsl.models import BiGRUTagger, build_encoder
 from vsl.train import NonFiniteError, StopRequest, fit
@@ -98,7 +99,7 @@ def test_skip_mode_drops_only_the_bad_batches_and_logs_them(twitter_slice, twitt
     assert [r["step"] for r in resumed_records] == [2, 3, 5, 6] and "skipped" in resumed_records[0]
 
 
-def test_a_stop_request_ends_at_a_step_boundary_with_a_checkpoint(twitter_slice, twitter_collator):
+def test_a_stop_request_ends_at_a_step_boundary_with_a_checkpoint(twitter_slice, twitter_collator, tmp_path):
     train = twitter_slice[0]
     model = _tagger(twitter_collator)
     stop = StopRequest()
@@ -120,6 +121,9 @@ def test_a_stop_request_ends_at_a_step_boundary_with_a_checkpoint(twitter_slice,
     assert result.interrupted and result.steps == 7
     assert len(saved) == 1 and saved[0]["trainer"]["step"] == 7 and not saved[0]["trainer"]["finished"]
     assert saved[0]["batches"] == {"epoch": 0, "position": 7}
+    save_metadata(tmp_path, RunMetadata("vsl", {"max_steps": 100}, {}, "whitespace"))
+    save_tensors(tmp_path / LAST, saved[0])
+    assert training_progress(tmp_path) == "at step 7 of at most 100"
     with pytest.raises(KeyboardInterrupt):  # a second signal does not wait
         stop._handle(None, None)
 

@@ -136,6 +136,25 @@ def load_resumable(directory: str | Path, family: str) -> RunMetadata:
     return metadata
 
 
+def training_progress(directory: str | Path) -> str:
+    """How far the stopped run in ``directory`` has trained, in words, from its ``last.pt``: a
+    neural HMM's epoch, the minibatches done in it and the per-token log-likelihood of each
+    finished epoch; a VSL run's step. A folder without a readable checkpoint is a
+    CheckpointError."""
+    metadata = load_metadata(directory)
+    trainer = load_tensors(Path(directory) / LAST).get("trainer")
+    if not isinstance(trainer, dict):
+        raise CheckpointError(f"{Path(directory) / LAST}: holds no training counters")
+    if metadata.family == "vsl":
+        return f"at step {trainer['step']:,} of at most {metadata.config['max_steps']:,}"
+    epochs = metadata.config["epochs"]
+    if trainer["epoch"] >= epochs:
+        return f"all {epochs} epochs trained; tagging and scoring left"
+    finished = ", ".join(f"{value:.4f}" for value in trainer["history"])
+    return (f"in epoch {trainer['epoch'] + 1} of {epochs} after minibatch {trainer['batch']}"
+            + (f" (log-likelihood per token of the epochs done: {finished})" if finished else ""))
+
+
 def load_training_checkpoint(directory: str | Path, vocabs: dict) -> dict:
     """The ``last.pt`` of a run folder, provided its saved vocabularies equal ``vocabs`` (those
     its settings rebuild now: a changed dataset or split would misplace every id)."""
