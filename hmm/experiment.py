@@ -20,8 +20,9 @@ from tqdm import tqdm
 from hmm.config import HmmConfig
 from hmm.models import CategoricalHMM, NeuralHMM, corpus_log_likelihood
 from hmm.train import TrainingStopped, cap_length, tag_corpus, train_neural_hmm
-from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_bytes, atomic_write_json, load_metadata,
-                            load_training_checkpoint, load_weights, save_metadata, save_model, save_tensors)
+from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_bytes, atomic_write_json, describe_progress,
+                            load_metadata, load_training_checkpoint, load_weights, save_metadata, save_model,
+                            save_tensors)
 from vsl.data.batching import Collator, bucketed_order, iterate_batches
 from vsl.data.readers import Sentence, sentence_counts
 from vsl.data.registry import load_dataset, resolve_dataset
@@ -198,6 +199,8 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
     model = build_model(config, vocabs.words.items).to(cluster.device)
     metadata = RunMetadata("hmm", config.to_dict(), vocabs.to_dict(), corpus.spec.tokenizer)
     checkpoint = load_training_checkpoint(out_dir, metadata.vocabs) if resume else None
+    if checkpoint is not None:
+        print(f"resuming {describe_progress('hmm', metadata.config, checkpoint['trainer'])}", file=sys.stderr)
     if cluster.main:
         save_metadata(out_dir, metadata)
     log_likelihood, probing = train(config, model, labeled_cap.sentences, unlabeled_cap.sentences, collate,

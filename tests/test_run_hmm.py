@@ -148,9 +148,10 @@ def test_neural_hmm_killed_and_resumed_ends_as_an_uninterrupted_run(tmp_path, da
     killed = tmp_path / "killed"
     kill_after_first_checkpoint([sys.executable, str(SCRIPT), *args, "--out", str(killed), "--threads", "1",
                                  "--no-progress"], killed, cwd=tmp_path)
-    _run(["--resume", str(killed)], tmp_path)
+    continued = _run(["--resume", str(killed)], tmp_path)
     expected = json.loads((tmp_path / "whole" / "results.json").read_text())
     resumed = json.loads((killed / "results.json").read_text())
+    assert "\nresuming in epoch " in continued.stderr or "\nresuming all 2 epochs trained" in continued.stderr
     assert resumed["resumed"] and not expected["resumed"]
     for key in ("m1", "one_to_one", "vm", "log_likelihood_per_token"):
         assert resumed[key] == expected[key], key

@@ -136,23 +136,28 @@ def load_resumable(directory: str | Path, family: str) -> RunMetadata:
     return metadata
 
 
-def training_progress(directory: str | Path) -> str:
-    """How far the stopped run in ``directory`` has trained, in words, from its ``last.pt``: a
-    neural HMM's epoch, the minibatches done in it and the per-token log-likelihood of each
-    finished epoch; a VSL run's step. A folder without a readable checkpoint is a
-    CheckpointError."""
-    metadata = load_metadata(directory)
-    trainer = load_tensors(Path(directory) / LAST).get("trainer")
-    if not isinstance(trainer, dict):
-        raise CheckpointError(f"{Path(directory) / LAST}: holds no training counters")
-    if metadata.family == "vsl":
-        return f"at step {trainer['step']:,} of at most {metadata.config['max_steps']:,}"
-    epochs = metadata.config["epochs"]
+def describe_progress(family: str, config: dict, trainer: dict) -> str:
+    """How far a run of ``family`` with settings ``config`` has trained, in words, from the
+    training counters of its checkpoint: a neural HMM's epoch, the minibatches done in it and
+    the per-token log-likelihood of each finished epoch; a VSL run's step."""
+    if family == "vsl":
+        return f"at step {trainer['step']:,} of at most {config['max_steps']:,}"
+    epochs = config["epochs"]
     if trainer["epoch"] >= epochs:
         return f"all {epochs} epochs trained; tagging and scoring left"
     finished = ", ".join(f"{value:.4f}" for value in trainer["history"])
     return (f"in epoch {trainer['epoch'] + 1} of {epochs} after minibatch {trainer['batch']}"
             + (f" (log-likelihood per token of the epochs done: {finished})" if finished else ""))
+
+
+def training_progress(directory: str | Path) -> str:
+    """:func:`describe_progress` of the stopped run in ``directory``, read from its
+    ``config.json`` and ``last.pt``; a folder without them readable is a CheckpointError."""
+    metadata = load_metadata(directory)
+    trainer = load_tensors(Path(directory) / LAST).get("trainer")
+    if not isinstance(trainer, dict):
+        raise CheckpointError(f"{Path(directory) / LAST}: holds no training counters")
+    return describe_progress(metadata.family, metadata.config, trainer)
 
 
 def load_training_checkpoint(directory: str | Path, vocabs: dict) -> dict:
