@@ -156,10 +156,11 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, twitter_fold
     kill_after_first_checkpoint([sys.executable, str(SCRIPT), "--config", str(config), "--out", str(killed),
                                  "--no-progress"], killed, env=env)
 
-    _run(["--resume", str(killed)], tmp_path / "cache")
+    continued = _run(["--resume", str(killed)], tmp_path / "cache")
     expected = json.loads((whole / "results.json").read_text())
     resumed = json.loads((killed / "results.json").read_text())
     assert 10 <= resumed["resumed_from_step"] < 200
+    assert f"resuming at step {resumed['resumed_from_step']} of at most 200" in continued.stderr
     for key in ("dev", "test", "best_step", "steps"):
         assert resumed[key] == expected[key], key
 

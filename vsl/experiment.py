@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -20,8 +21,8 @@ import numpy as np
 import torch
 
 from vsl import __version__
-from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_json, load_metadata, load_model, load_tensors,
-                            load_training_checkpoint, load_weights, save_metadata, save_tensors)
+from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_json, describe_progress, load_metadata, load_model,
+                            load_tensors, load_training_checkpoint, load_weights, save_metadata, save_tensors)
 from vsl.config import RunConfig, require_positive
 from vsl.data.batching import BatchStream, Collator
 from vsl.data.readers import sentence_counts
@@ -287,6 +288,8 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
     data, split, model, objective = set_up_training(config, cluster)
     task = data.corpus.spec.task
     checkpoint = load_training_checkpoint(out_dir, data.vocabs.to_dict()) if resume else None
+    if checkpoint is not None:
+        print(f"resuming {describe_progress('vsl', config.to_dict(), checkpoint['trainer'])}", file=sys.stderr)
     if not resume and config.init_from:
         warm_start(objective, config.init_from, data.vocabs)
     if cluster.main:
