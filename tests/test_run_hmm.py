@@ -100,8 +100,9 @@ def test_paper_configs_load_with_the_paper_settings():
     from hmm.config import HmmConfig
 
     configs = {path.stem: HmmConfig.load(path).resolved() for path in (ROOT / "configs" / "hmm").glob("*.yaml")}
-    assert set(configs) == {"wsj_hmm", "wsj_nhmm", "wsj_nhmm_code", "wsj_nhmm_code_tricks", "wsj_conv", "wsj_lstm",
-                            "wsj_lstm_h128", "wsj_lstm_h128_code_tricks", "wsj_conv_lstm"}
+    assert set(configs) == {"wsj_hmm", "wsj_nhmm", "wsj_nhmm_code", "wsj_nhmm_code_probes", "wsj_nhmm_code_noise",
+                            "wsj_nhmm_code_tricks", "wsj_conv", "wsj_lstm", "wsj_lstm_h128",
+                            "wsj_lstm_h128_code_tricks", "wsj_conv_lstm"}
     for name, config in configs.items():
         assert (config.data, config.states, config.batch_size, config.max_length) == ("wsj", 45, 256, 40)
         if name != "wsj_hmm":
@@ -109,11 +110,12 @@ def test_paper_configs_load_with_the_paper_settings():
             assert config.hidden == (128 if config.emission == "conv" or "_h128" in name else 512)
             assert ("conv" in name) == (config.emission == "conv")
             assert ("lstm" in name) == (config.transition == "lstm")
-        if name.endswith("_code_tricks"):
-            assert (config.hidden_layers, config.probes, config.loss_scale, config.gradient_noise,
-                    config.grad_clip) == (1, 5, "state", 0.01, 3.0)
-        else:
-            assert config.probes == 1 and config.gradient_noise == 0
+        probes, noise = name.endswith(("_code_tricks", "_probes")), name.endswith(("_code_tricks", "_noise"))
+        assert config.probes == (5 if probes else 1)
+        assert (config.loss_scale, config.gradient_noise, config.grad_clip) == \
+            (("state", 0.01, 3.0) if noise else ("token", 0.0, 5.0))
+        if "_code" in name:
+            assert config.hidden_layers == 1
     assert configs["wsj_hmm"].model == "hmm" and configs["wsj_hmm"].epochs >= 50
     assert configs["wsj_nhmm_code"].hidden_layers == 1 and configs["wsj_nhmm"].hidden_layers == 0
 
