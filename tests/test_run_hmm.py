@@ -118,7 +118,7 @@ def test_paper_configs_load_with_the_paper_settings():
         if "_code" in name:
             assert config.hidden_layers == 1
     assert configs["wsj_hmm"].model == "hmm" and configs["wsj_hmm"].epochs >= 50
-    assert configs["wsj_nhmm_code"].hidden_layers == 1 and configs["wsj_nhmm"].hidden_layers == 0
+    assert configs["wsj_nhmm"].hidden_layers == 0
 
 
 def test_semi_supervised_neural_hmm_learns_tags_from_the_labeled_share(tmp_path, twitter_folder):
