@@ -179,7 +179,8 @@ def summarize(table: dict, runs: Path, seeds: list[int], recorded: dict[tuple[st
             if results_file.is_file():
                 results = json.loads(results_file.read_text())
                 source = {"seed": seed, "run": str(results_file.parent), "command": results.get("command"),
-                          "commit": results.get("commit"), "interrupted": bool(results.get("interrupted", False)),
+                          "commit": results.get("commit"), "device": (results.get("config") or {}).get("device"),
+                          "interrupted": bool(results.get("interrupted", False)),
                           "scores": [lookup(results, metric) for metric in table["metrics"]]}
             elif (row["name"], seed) in recorded:
                 source = recorded[row["name"], seed]
@@ -226,8 +227,10 @@ def markdown(title: str, table: dict, rows: list[dict], command: str, commit: st
     for row in rows:
         for source in row["runs"]:
             note = " (stopped early; left out of the figures)" if source["interrupted"] else ""
+            device = source.get("device") or "cpu"  # runs recorded before devices were listed ran on CPUs
+            where = "" if device == "cpu" else f", on {device}"
             lines.append(f"- {row['name']}, seed {source['seed']}{note}: `{source['command']}` "
-                         f"(commit `{source['commit']}`){started_as(row, source)}")
+                         f"(commit `{source['commit']}`{where}){started_as(row, source)}")
     return "\n".join(lines) + "\n"
 
 

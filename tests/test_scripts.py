@@ -139,11 +139,13 @@ def test_reproduce_runs_a_grid_over_seeds_and_resumes(tmp_path, twitter_folder):
     stopped = tmp_path / "runs" / "bigru-baseline-s1" / "results.json"  # stopped early: listed, not averaged
     stopped.write_text(json.dumps({**json.loads(stopped.read_text()), "interrupted": True}))
     resumed = tmp_path / "runs" / "bigru-baseline-s0" / "results.json"  # finished after a --resume
-    resumed.write_text(json.dumps({**json.loads(resumed.read_text()),
+    finished = json.loads(resumed.read_text())
+    resumed.write_text(json.dumps({**finished, "config": {**finished["config"], "device": "cuda"},
                                    "command": f"scripts/run_vsl.py --resume {resumed.parent} --no-progress"}))
     _run([*args, "--report-only"], tmp_path)
-    assert (f"; it continued `scripts/run_vsl.py --config {tmp_path / 'bigru.yaml'} --seed 0 --out {resumed.parent}`"
-            in out.with_suffix(".md").read_text())
+    assert (f"on cuda); it continued `scripts/run_vsl.py --config {tmp_path / 'bigru.yaml'} --seed 0 --out "
+            f"{resumed.parent}`" in out.with_suffix(".md").read_text())
+    assert out.with_suffix(".md").read_text().count(", on ") == 1  # a CPU run names no device
     [row] = json.loads(out.with_suffix(".json").read_text())["rows"]
     assert row["seeds"] == 1 and row["values"] == [values[:1]] and row["sd"] == [None]
     assert [source["interrupted"] for source in row["runs"]] == [False, True]
