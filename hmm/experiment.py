@@ -2,8 +2,9 @@
 files (what ``scripts/run_hmm.py`` calls).
 
 ``run(config, out_dir)`` writes ``results.json`` (M-1, 1-1 optimal and greedy, V-measure,
-per-token log-likelihood, settings, data counts, commit, command), ``tags.txt`` (one line per
-test sentence: its cluster ids) and the model (``model.pt``, ``config.json``, ``vocab.json``).
+per-token log-likelihood, settings, data counts, commit and the files changed since it,
+command), ``tags.txt`` (one line per test sentence: its cluster ids) and the model
+(``model.pt``, ``config.json``, ``vocab.json``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from vsl.data.splits import make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
 from vsl.distributed import SINGLE_PROCESS, Cluster, process_group
 from vsl.errors import VslError
-from vsl.experiment import configure_cpu, git_commit, seed_everything
+from vsl.experiment import code_version, configure_cpu, seed_everything
 from vsl.train import TrainedTagger, stop_requested
 from vsl.metrics import accuracy, cluster_scores
 
@@ -168,7 +169,7 @@ def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: 
 
 def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, cluster: Cluster,
          resume: bool, should_stop: Callable[[], bool] | None) -> dict | None:
-    commit = git_commit()
+    version = code_version()  # the code as it was when the run started
     configure_cpu(config.threads)
     started = time.time()
     seed_everything(config.seed)
@@ -234,7 +235,7 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
         "world_size": cluster.world,
         "replica_spread": spread,
         "resumed": resume,
-        "commit": commit,
+        **version,
         "command": command,
         "config": config.to_dict(),
     }

@@ -180,6 +180,7 @@ def summarize(table: dict, runs: Path, seeds: list[int], recorded: dict[tuple[st
                 results = json.loads(results_file.read_text())
                 source = {"seed": seed, "run": str(results_file.parent), "command": results.get("command"),
                           "commit": results.get("commit"), "device": (results.get("config") or {}).get("device"),
+                          "changed_files": results.get("changed_files", []),
                           "interrupted": bool(results.get("interrupted", False)),
                           "scores": [lookup(results, metric) for metric in table["metrics"]]}
             elif (row["name"], seed) in recorded:
@@ -229,8 +230,10 @@ def markdown(title: str, table: dict, rows: list[dict], command: str, commit: st
             note = " (stopped early; left out of the figures)" if source["interrupted"] else ""
             device = source.get("device") or "cpu"  # runs recorded before devices were listed ran on CPUs
             where = "" if device == "cpu" else f", on {device}"
+            changed = source.get("changed_files")  # what "+dirty" stood for, where the run recorded it
+            what = f", with changes to {', '.join(changed)}" if changed else ""
             lines.append(f"- {row['name']}, seed {source['seed']}{note}: `{source['command']}` "
-                         f"(commit `{source['commit']}`{where}){started_as(row, source)}")
+                         f"(commit `{source['commit']}`{what}{where}){started_as(row, source)}")
     return "\n".join(lines) + "\n"
 
 

@@ -15,12 +15,13 @@ test = the whole treebank). For --model hmm, --epochs counts EM iterations. Sett
 the defaults below, then --config (YAML, or the config.json a run saved), then the flags.
 
 Writes OUT/results.json (M-1, 1-1 optimal and greedy, V-measure, per-token log-likelihood,
-settings, data counts, commit), OUT/tags.txt (one line per test sentence: its cluster ids) and
-the model (OUT/model.pt, config.json, vocab.json; see vsl.checkpoint). A neural-HMM run also
-keeps OUT/last.pt, its training state every --checkpoint-every batches: --resume OUT continues
-a stopped or killed run from there with its saved settings. Ctrl-C or SIGTERM stops a neural HMM
-at the next batch with its state saved (Baum-Welch after the current iteration, unsaved) and
-exits with status 130; a second signal stops at once.
+settings, data counts, commit and any files changed since it), OUT/tags.txt (one line per test
+sentence: its cluster ids) and the model (OUT/model.pt, config.json, vocab.json; see
+vsl.checkpoint). A neural-HMM run also keeps OUT/last.pt, its training state every
+--checkpoint-every batches: --resume OUT continues a stopped or killed run from there with its
+saved settings. Ctrl-C or SIGTERM stops a neural HMM at the next batch with its state saved
+(Baum-Welch after the current iteration, unsaved) and exits with status 130; a second signal
+stops at once.
 """
 
 from __future__ import annotations

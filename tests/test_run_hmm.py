@@ -40,7 +40,8 @@ def _check_outputs(out: Path, lengths: list[int]) -> dict:
     for key in SCORES:
         assert 0.0 <= results[key] <= 1.0, (key, results[key])
     assert results["log_likelihood_per_token"] < 0
-    for key in ("states", "model", "emission", "transition", "seed", "commit", "command", "config", "data"):
+    for key in ("states", "model", "emission", "transition", "seed", "commit", "changed_files", "command", "config",
+                "data"):
         assert key in results
     lines = (out / "tags.txt").read_text().splitlines()
     assert [len(line.split()) for line in lines] == lengths

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from vsl.checkpoint import load_model
+from vsl.experiment import code_version
 from vsl.train import StopRequest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "run_vsl.py"
@@ -36,6 +37,7 @@ def test_run_vsl_baseline_writes_results_and_model_and_reproduces(tmp_path, twit
     _run(["--config", str(config), "--out", str(out), "--seed", "3"], tmp_path / "cache")
     results = json.loads((out / "results.json").read_text())
     assert results["seed"] == 3 and results["config"]["seed"] == 3
+    assert (results["commit"] or "").endswith("+dirty") == bool(results["changed_files"])
     for split in ("dev", "test"):
         assert 0.0 <= results[split]["accuracy"] <= 1.0
     assert results["data"]["labeled"] == {"sentences": 60, "tokens": results["data"]["labeled"]["tokens"]}
@@ -48,6 +50,22 @@ def test_run_vsl_baseline_writes_results_and_model_and_reproduces(tmp_path, twit
     _run(["--config", str(out / "config.json"), "--out", str(again)], tmp_path / "cache")
     repeated = json.loads((again / "results.json").read_text())
     assert repeated["dev"] == results["dev"] and repeated["test"] == results["test"]
+
+
+def test_code_version_names_the_files_that_differ_from_the_commit(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+    git("init", "-q")
+    (tmp_path / "kept.py").write_text("a = 1\n")
+    (tmp_path / "edited.py").write_text("b = 1\n")
+    git("add", "kept.py", "edited.py")
+    git("commit", "-q", "-m", "first")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    (tmp_path / "untracked.py").write_text("c = 1\n")  # untracked files are not part of the code version
+    assert code_version(tmp_path) == {"commit": head, "changed_files": []}
+    (tmp_path / "edited.py").write_text("b = 2\n")
+    assert code_version(tmp_path) == {"commit": head + "+dirty", "changed_files": ["edited.py"]}
 
 
 def test_run_vsl_reports_a_missing_dataset_clearly(tmp_path):

@@ -250,17 +250,26 @@ def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
     return TrainedTagger(model.predict, Collator(vocabs), vocabs.tags.decode, metadata.tokenizer)
 
 
-def git_commit() -> str | None:
-    """The commit of the working tree this package runs from (``+dirty`` if it has changes)."""
-    root = Path(__file__).resolve().parent.parent
+def code_version(root: str | Path | None = None) -> dict:
+    """Which code a run ran: the commit of the git checkout at ``root`` (default: the one this
+    package runs from), marked ``+dirty`` when tracked files differ from it, and those files
+    (``changed_files``), so that a dirty run still says what differed; ``None`` and ``[]``
+    outside a git checkout."""
+    root = Path(__file__).resolve().parent.parent if root is None else Path(root)
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
                                 text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        changed = subprocess.run(["git", "diff", "--name-only", "-z", "HEAD", "--"], cwd=root,
+                                 capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        return None
-    return commit + ("+dirty" if dirty else "")
+        return {"commit": None, "changed_files": []}
+    files = sorted(name for name in changed.split("\0") if name)
+    return {"commit": commit + ("+dirty" if files else ""), "changed_files": files}
+
+
+def git_commit() -> str | None:
+    """The commit of the working tree this package runs from (``+dirty`` if it has changes)."""
+    return code_version()["commit"]
 
 
 def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: str | None = None,
@@ -282,7 +291,7 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
     if resume and cluster.distributed:
         raise VslError("--resume continues a run in one process; start it without torchrun")
     check_config(config)
-    commit = git_commit()  # the code as it was when the run started
+    version = code_version()  # the code as it was when the run started
     configure_cpu(config.threads)
     device = cluster.device
     data, split, model, objective = set_up_training(config, cluster)
@@ -342,7 +351,7 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
         "world_size": cluster.world,
         "replica_spread": spread,
         "vsl_version": __version__,
-        "commit": commit,
+        **version,
         "command": command,
         "config": config.to_dict(),
     }
