@@ -168,6 +168,16 @@ def runs_of_other_tables(report: Path, table: dict) -> dict[tuple[str, int], dic
     return shared
 
 
+Recorded = dict[tuple[str, int], dict]  # (row name, seed) -> the run a write-up lists
+
+
+def merge_recorded(shared: Recorded, own: Recorded) -> Recorded:
+    """The runs a table takes without running them: its own earlier write-up's, except where that
+    copied a run folder that another table's write-up records afresh (the run was done again there)."""
+    kept = {key: source for key, source in own.items() if key not in shared or shared[key]["run"] != source["run"]}
+    return {**shared, **kept}
+
+
 def summarize(table: dict, runs: Path, seeds: list[int], recorded: dict[tuple[str, int], dict]) -> list[dict]:
     """Each row's cells over ``seeds``: from the run folder's results.json where it exists, else from
     the ``recorded`` run of that row and seed (this table's earlier write-up, or another table's)."""
@@ -254,7 +264,7 @@ def main(argv=None) -> int:
         runs = Path(args.runs or f"runs/tables/{name}")
         seeds = list(range(args.seeds))
         report = Path(args.out or f"results/{name}").with_suffix(".json")
-        recorded = {**runs_of_other_tables(report, table), **recorded_runs(report, table["metrics"])}
+        recorded = merge_recorded(runs_of_other_tables(report, table), recorded_runs(report, table["metrics"]))
         for row in table["rows"]:
             if args.report_only or (args.only and row["name"] not in args.only):
                 continue

@@ -193,6 +193,12 @@ def test_reproduce_takes_a_run_that_another_table_records(tmp_path):
     [row] = json.loads((results / "curve.json").read_text())["rows"]
     assert row["seeds"] == 1 and row["values"] == [[0.9], [0.8]]
     assert row["runs"] == [{**run, "seed": 1, "interrupted": False, "scores": [0.9, 0.8]}]
+    other = json.loads((results / "other.json").read_text())  # the other table reran that run folder
+    other["rows"][0]["runs"][0] = {**run, "commit": "d" * 40, "seed": 1, "interrupted": False, "scores": [0.7, 0.6]}
+    (results / "other.json").write_text(json.dumps(other))
+    _run([*args, "--report-only"], tmp_path)
+    [row] = json.loads((results / "curve.json").read_text())["rows"]
+    assert row["values"] == [[0.6], [0.7]] and row["runs"][0]["commit"] == "d" * 40
     (results / "broken.json").write_text(json.dumps({"table": "broken", "metrics": ["dev.accuracy"]}))
     done = subprocess.run([sys.executable, *map(str, args), "--report-only"], capture_output=True, text=True)
     assert done.returncode == 0  # it scores one metric of two: not a source for this table
