@@ -117,7 +117,10 @@ def lookup(results: dict, path: str) -> float:
     return float(value)
 
 
-def recorded_runs(report: Path, metrics: list[str]) -> dict[tuple[str, int], dict]:
+Recorded = dict[tuple[str, int], dict]  # (row name, seed) -> the run a write-up lists
+
+
+def recorded_runs(report: Path, metrics: list[str]) -> Recorded:
     """The runs a table's earlier write-up lists, by (row name, seed): what keeps a cell whose run
     folder is not on this machine (a fresh clone, another machine's runs) in the table."""
     if not report.is_file():
@@ -135,7 +138,7 @@ def recorded_runs(report: Path, metrics: list[str]) -> dict[tuple[str, int], dic
     return recorded
 
 
-def runs_of_other_tables(report: Path, table: dict) -> dict[tuple[str, int], dict]:
+def runs_of_other_tables(report: Path, table: dict) -> Recorded:
     """The finished runs that other tables' write-ups beside ``report`` record with the config of
     one of this table's rows, by (row name, seed), their scores picked for this table's metrics:
     one run serves every table that lists its config and seed."""
@@ -168,9 +171,6 @@ def runs_of_other_tables(report: Path, table: dict) -> dict[tuple[str, int], dic
     return shared
 
 
-Recorded = dict[tuple[str, int], dict]  # (row name, seed) -> the run a write-up lists
-
-
 def merge_recorded(shared: Recorded, own: Recorded) -> Recorded:
     """The runs a table takes without running them: its own earlier write-up's, except where that
     copied a run folder that another table's write-up records afresh (the run was done again there)."""
@@ -178,7 +178,7 @@ def merge_recorded(shared: Recorded, own: Recorded) -> Recorded:
     return {**shared, **kept}
 
 
-def summarize(table: dict, runs: Path, seeds: list[int], recorded: dict[tuple[str, int], dict]) -> list[dict]:
+def summarize(table: dict, runs: Path, seeds: list[int], recorded: Recorded) -> list[dict]:
     """Each row's cells over ``seeds``: from the run folder's results.json where it exists, else from
     the ``recorded`` run of that row and seed (this table's earlier write-up, or another table's)."""
     rows = []

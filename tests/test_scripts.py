@@ -144,9 +144,10 @@ def test_reproduce_runs_a_grid_over_seeds_and_resumes(tmp_path, twitter_folder):
                                    "commit": "c" * 40 + "+dirty", "changed_files": ["README.md", "results/x.md"],
                                    "command": f"scripts/run_vsl.py --resume {resumed.parent} --no-progress"}))
     _run([*args, "--report-only"], tmp_path)
-    assert (f"+dirty`, with changes to README.md, results/x.md, on cuda); it continued `scripts/run_vsl.py --config {tmp_path / 'bigru.yaml'} --seed 0 --out "
-            f"{resumed.parent}`" in out.with_suffix(".md").read_text())
-    assert out.with_suffix(".md").read_text().count(", on ") == 1  # a CPU run names no device
+    written = out.with_suffix(".md").read_text()
+    assert (f"+dirty`, with changes to README.md, results/x.md, on cuda); it continued `scripts/run_vsl.py "
+            f"--config {tmp_path / 'bigru.yaml'} --seed 0 --out {resumed.parent}`" in written)
+    assert written.count(", on ") == 1  # a CPU run names no device
     [row] = json.loads(out.with_suffix(".json").read_text())["rows"]
     assert row["seeds"] == 1 and row["values"] == [values[:1]] and row["sd"] == [None]
     assert [source["interrupted"] for source in row["runs"]] == [False, True]
