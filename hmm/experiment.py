@@ -199,7 +199,8 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
     seed_everything(config.seed)
     model = build_model(config, vocabs.words.items).to(cluster.device)
     metadata = RunMetadata("hmm", config.to_dict(), vocabs.to_dict(), corpus.spec.tokenizer)
-    checkpoint = load_training_checkpoint(out_dir, metadata.vocabs) if resume else None
+    stopped_while_probing = config.probes > 1 and not (out_dir / LAST).is_file()  # no state kept: probe again
+    checkpoint = load_training_checkpoint(out_dir, metadata.vocabs) if resume and not stopped_while_probing else None
     if checkpoint is not None:
         print(f"resuming {describe_progress('hmm', metadata.config, checkpoint['trainer'])}", file=sys.stderr)
     if cluster.main:

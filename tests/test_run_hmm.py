@@ -169,6 +169,21 @@ def test_neural_hmm_killed_and_resumed_ends_as_an_uninterrupted_run(tmp_path, da
         assert expected["probing"] is None
 
 
+def test_a_neural_hmm_stopped_while_probing_probes_again_when_resumed(tmp_path, data_root, wsj_lengths):
+    from hmm.config import HmmConfig
+    from hmm.experiment import run
+    from hmm.train import TrainingStopped
+    config = HmmConfig(data="wsj", data_root=str(data_root), max_sentences=60, model="nhmm", hidden=8, states=4,
+                       epochs=1, batch_size=16, probes=2, threads=1)
+    with pytest.raises(TrainingStopped):
+        run(config, tmp_path, progress=False, should_stop=lambda: True)
+    assert not (tmp_path / "last.pt").exists()  # the first checkpoint comes after the probes
+    results = run(config, tmp_path, progress=False, resume=True)
+    assert len(results["probing"]["log_likelihoods"]) == 2
+    whole = run(config, tmp_path / "whole", progress=False)  # the same run never stopped
+    assert {**results, "seconds": 0} == {**whole, "resumed": True, "seconds": 0}
+
+
 def test_sigterm_stops_a_neural_hmm_between_batches_with_its_state_saved(tmp_path, data_root, wsj_lengths):
     """SIGTERM once training has begun, with periodic checkpoints too far apart to happen: exit
     status 130, a message naming --resume, no results, and a last.pt written at the stop."""
