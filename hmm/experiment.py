@@ -199,8 +199,9 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
     seed_everything(config.seed)
     model = build_model(config, vocabs.words.items).to(cluster.device)
     metadata = RunMetadata("hmm", config.to_dict(), vocabs.to_dict(), corpus.spec.tokenizer)
-    stopped_while_probing = config.probes > 1 and not (out_dir / LAST).is_file()  # no state kept: probe again
-    checkpoint = load_training_checkpoint(out_dir, metadata.vocabs) if resume and not stopped_while_probing else None
+    # a run stopped while probing kept no state (see probe): resumed, it probes again
+    has_state = config.probes == 1 or (out_dir / LAST).is_file()
+    checkpoint = load_training_checkpoint(out_dir, metadata.vocabs) if resume and has_state else None
     if checkpoint is not None:
         print(f"resuming {describe_progress('hmm', metadata.config, checkpoint['trainer'])}", file=sys.stderr)
     if cluster.main:
