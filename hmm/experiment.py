@@ -138,7 +138,11 @@ def probe(config: HmmConfig, model, new_model: Callable[[], object], fit: Callab
             seed_everything(config.seed + index)
         candidate = new_model() if index else model
         ended: dict = {}
-        history = fit(candidate, 1, config.seed + index, save_checkpoint=ended.update)
+        try:
+            history = fit(candidate, 1, config.seed + index, save_checkpoint=ended.update)
+        except TrainingStopped:
+            raise TrainingStopped(f"stopped in probe {index + 1} of {config.probes}; probes keep no state, "
+                                  "so a resumed run probes again", saved=True) from None
         scores.append(history[-1])
         if log is not None:
             log(f"probe {index + 1}/{config.probes} (seed {config.seed + index}): "

@@ -170,18 +170,24 @@ def test_neural_hmm_killed_and_resumed_ends_as_an_uninterrupted_run(tmp_path, da
 
 
 def test_a_neural_hmm_stopped_while_probing_probes_again_when_resumed(tmp_path, data_root, wsj_lengths):
+    """Stopped in its first probe, a run keeps no last.pt, says so, and `--resume` of its folder
+    probes again to the scores of a run never stopped."""
     from hmm.config import HmmConfig
     from hmm.experiment import run
     from hmm.train import TrainingStopped
     config = HmmConfig(data="wsj", data_root=str(data_root), max_sentences=60, model="nhmm", hidden=8, states=4,
                        epochs=1, batch_size=16, probes=2, threads=1)
-    with pytest.raises(TrainingStopped):
-        run(config, tmp_path, progress=False, should_stop=lambda: True)
-    assert not (tmp_path / "last.pt").exists()  # the first checkpoint comes after the probes
-    results = run(config, tmp_path, progress=False, resume=True)
-    assert len(results["probing"]["log_likelihoods"]) == 2
+    stopped = tmp_path / "stopped"
+    with pytest.raises(TrainingStopped, match="stopped in probe 1 of 2; .* a resumed run probes again") as raised:
+        run(config, stopped, progress=False, should_stop=lambda: True)
+    assert raised.value.saved and not (stopped / "last.pt").exists()  # the first checkpoint comes after the probes
+    _run(["--resume", str(stopped)], tmp_path)
+    resumed = json.loads((stopped / "results.json").read_text())
     whole = run(config, tmp_path / "whole", progress=False)  # the same run never stopped
-    assert {**results, "seconds": 0} == {**whole, "resumed": True, "seconds": 0}
+    assert len(resumed["probing"]["log_likelihoods"]) == 2 and resumed["resumed"]
+    for key in (*SCORES, "log_likelihood_per_token", "probing"):
+        assert resumed[key] == whole[key], key
+    assert (stopped / "tags.txt").read_text() == (tmp_path / "whole" / "tags.txt").read_text()
 
 
 def test_sigterm_stops_a_neural_hmm_between_batches_with_its_state_saved(tmp_path, data_root, wsj_lengths):

@@ -129,9 +129,12 @@ def run_finished(directory: str | Path) -> bool:
 
 
 def load_resumable(directory: str | Path, family: str) -> RunMetadata:
-    """The metadata of a ``family`` run in ``directory`` that left a training checkpoint."""
+    """The metadata of a ``family`` run in ``directory`` that can be continued: one that left a
+    training checkpoint, or a neural HMM that probes (``probes`` > 1), which keeps no state
+    until its probes end and, stopped before that, probes again when resumed."""
     metadata = load_metadata(directory, family)
-    if not (Path(directory) / LAST).exists():
+    probing = family == "hmm" and metadata.config.get("probes", 1) > 1
+    if not probing and not (Path(directory) / LAST).exists():
         raise CheckpointError(f"{directory}: no {family} training checkpoint ({LAST}) to resume from")
     return metadata
 
