@@ -31,9 +31,10 @@ from vsl.data.splits import make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
 from vsl.distributed import SINGLE_PROCESS, Cluster, process_group
 from vsl.errors import VslError
-from vsl.experiment import code_version, configure_cpu, seed_everything
+from vsl.experiment import configure_cpu, seed_everything
 from vsl.train import TrainedTagger, stop_requested
 from vsl.metrics import accuracy, cluster_scores
+from vsl.provenance import code_version
 
 
 def build_model(config: HmmConfig, words: list[str]):

@@ -53,8 +53,9 @@ from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit
 from vsl.data.vocab import build_vocabularies
 from vsl.encoders import WordCharEmbedding
-from vsl.experiment import (build_model, build_objective, configure_cpu, denormals_flushed, git_commit, seed_everything,
+from vsl.experiment import (build_model, build_objective, configure_cpu, denormals_flushed, seed_everything,
                             set_up_training, training_batches)
+from vsl.provenance import git_commit
 from vsl.train import make_optimizer, restore_checkpoint, train_step
 
 

@@ -41,9 +41,10 @@ from vsl.data.batching import Collator
 from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.vocab import Vocabulary
 from vsl.errors import VslError
-from vsl.experiment import git_commit, load_run, load_trained
+from vsl.experiment import load_run, load_trained
 from vsl.experiment import run as run_vsl
 from vsl.metrics import accuracy, cluster_scores
+from vsl.provenance import describe_code, git_commit, run_source
 from vsl.train import StopRequest
 
 ROWS = {  # row -> (description, family, settings)
@@ -103,10 +104,8 @@ def score_row(folder: Path, semi_supervised_hmm: bool, gold, words) -> dict:
     return scores
 
 
-def provenance(folder: Path) -> dict:
-    results = json.loads((folder / RESULTS).read_text())
-    return {"run": str(folder), "command": results.get("command"), "seed": results.get("seed"),
-            "commit": results.get("commit"), "interrupted": bool(results.get("interrupted"))}
+def source_of(folder: Path) -> dict:
+    return run_source(folder, json.loads((folder / RESULTS).read_text()))
 
 
 def markdown(data: str, table: list[dict], commit: str | None, command: str) -> str:
@@ -124,7 +123,7 @@ def markdown(data: str, table: list[dict], commit: str | None, command: str) -> 
                      f"{cell(s['one_to_one_greedy'])} | {cell(s['vm'])} | `{row['source']['run']}` |")
     lines += ["", "Commands of the runs:", ""]
     lines += [f"- {row['model']}: `{row['source']['command']}` (seed {row['source']['seed']}, "
-              f"commit `{row['source']['commit']}`)" for row in table]
+              f"{describe_code(row['source'])})" for row in table]
     return "\n".join(lines) + "\n"
 
 
@@ -160,12 +159,12 @@ def main(argv=None) -> int:
         for row, (description, _, settings) in ROWS.items():
             ensure_run(row, folders[row], dataset, extra[row], n_tags, stop)
             scores = score_row(folders[row], bool(settings.get("semi_supervised")), gold, words)
-            table.append({"row": row, "model": description, "scores": scores, "source": provenance(folders[row])})
+            table.append({"row": row, "model": description, "scores": scores, "source": source_of(folders[row])})
         model, vocabs, _ = load_run(folders[CLUSTERED])
         vectors = latent_vectors(model, corpus.test, Collator(vocabs), "y")
         clusters = cluster_tokens(vectors, n_tags, [len(s) for s in corpus.test], seed=args.seed)
         table.append({"row": f"{CLUSTERED}-y-kmeans", "model": f"{ROWS[CLUSTERED][0]}: y clustered by k-means",
-                      "scores": cluster_scores(gold, clusters), "source": provenance(folders[CLUSTERED])})
+                      "scores": cluster_scores(gold, clusters), "source": source_of(folders[CLUSTERED])})
     except VslError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

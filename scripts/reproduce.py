@@ -43,7 +43,7 @@ import yaml
 from vsl.checkpoint import (LAST, RESULTS, CheckpointError, atomic_write_bytes, atomic_write_json, run_finished,
                             training_progress)
 from vsl.errors import VslError
-from vsl.experiment import git_commit
+from vsl.provenance import describe_code, git_commit, run_source
 from vsl.train import StopRequest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -188,10 +188,7 @@ def summarize(table: dict, runs: Path, seeds: list[int], recorded: Recorded) -> 
             results_file = runs / f"{slug(row['name'])}-s{seed}" / RESULTS
             if results_file.is_file():
                 results = json.loads(results_file.read_text())
-                source = {"seed": seed, "run": str(results_file.parent), "command": results.get("command"),
-                          "commit": results.get("commit"), "device": (results.get("config") or {}).get("device"),
-                          "changed_files": results.get("changed_files", []),
-                          "interrupted": bool(results.get("interrupted", False)),
+                source = {**run_source(results_file.parent, results), "seed": seed,
                           "scores": [lookup(results, metric) for metric in table["metrics"]]}
             elif (row["name"], seed) in recorded:
                 source = recorded[row["name"], seed]
@@ -238,12 +235,8 @@ def markdown(title: str, table: dict, rows: list[dict], command: str, commit: st
     for row in rows:
         for source in row["runs"]:
             note = " (stopped early; left out of the figures)" if source["interrupted"] else ""
-            device = source.get("device") or "cpu"  # runs recorded before devices were listed ran on CPUs
-            where = "" if device == "cpu" else f", on {device}"
-            changed = source.get("changed_files")  # what "+dirty" stood for, where the run recorded it
-            what = f", with changes to {', '.join(changed)}" if changed else ""
             lines.append(f"- {row['name']}, seed {source['seed']}{note}: `{source['command']}` "
-                         f"(commit `{source['commit']}`{what}{where}){started_as(row, source)}")
+                         f"({describe_code(source)}){started_as(row, source)}")
     return "\n".join(lines) + "\n"
 
 

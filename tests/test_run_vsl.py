@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from vsl.checkpoint import load_model
-from vsl.experiment import code_version
+from vsl.provenance import code_version, describe_code, run_source
 from vsl.train import StopRequest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "run_vsl.py"
@@ -66,6 +66,18 @@ def test_code_version_names_the_files_that_differ_from_the_commit(tmp_path):
     assert code_version(tmp_path) == {"commit": head, "changed_files": []}
     (tmp_path / "edited.py").write_text("b = 2\n")
     assert code_version(tmp_path) == {"commit": head + "+dirty", "changed_files": ["edited.py"]}
+
+
+def test_a_run_source_names_the_code_and_the_device_its_run_recorded():
+    recorded_early = run_source("runs/a", {"command": "c", "seed": 1, "commit": "abc"})  # before files and devices
+    assert recorded_early == {"run": "runs/a", "command": "c", "seed": 1, "commit": "abc", "changed_files": [],
+                              "device": None, "interrupted": False}
+    assert describe_code(recorded_early) == "commit `abc`"
+    assert describe_code(run_source("runs/b", {"commit": "abc", "config": {"device": "cpu"}})) == "commit `abc`"
+    dirty_on_gpu = run_source("runs/c", {"commit": "abc+dirty", "changed_files": ["README.md", "x.py"],
+                                         "config": {"device": "cuda"}, "interrupted": True})
+    assert dirty_on_gpu["interrupted"]
+    assert describe_code(dirty_on_gpu) == "commit `abc+dirty`, with changes to README.md, x.py, on cuda"
 
 
 def test_run_vsl_reports_a_missing_dataset_clearly(tmp_path):

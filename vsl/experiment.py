@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import random
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +34,7 @@ from vsl.errors import SettingError, VslError
 from vsl.latent import KLAnnealing, PriorStore
 from vsl.linear_softmax import PRECISIONS
 from vsl.models import BiGRUTagger, build_encoder
+from vsl.provenance import code_version
 from vsl.train import SELECTION_METRIC, TrainedTagger, evaluate, fit
 from vsl.variational import LATENT_STRUCTURES, MixedStream, VariationalObjective, VariationalTagger
 
@@ -248,28 +248,6 @@ def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
     """The best model of a run folder, ready to tag new text."""
     model, vocabs, metadata = load_run(directory, device)
     return TrainedTagger(model.predict, Collator(vocabs), vocabs.tags.decode, metadata.tokenizer)
-
-
-def code_version(root: str | Path | None = None) -> dict:
-    """Which code a run ran: the commit of the git checkout at ``root`` (default: the one this
-    package runs from), marked ``+dirty`` when tracked files differ from it, and those files
-    (``changed_files``), so that a dirty run still says what differed; ``None`` and ``[]``
-    outside a git checkout."""
-    root = Path(__file__).resolve().parent.parent if root is None else Path(root)
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        changed = subprocess.run(["git", "diff", "--name-only", "-z", "HEAD", "--"], cwd=root,
-                                 capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return {"commit": None, "changed_files": []}
-    files = sorted(name for name in changed.split("\0") if name)
-    return {"commit": commit + ("+dirty" if files else ""), "changed_files": files}
-
-
-def git_commit() -> str | None:
-    """The commit of the working tree this package runs from (``+dirty`` if it has changes)."""
-    return code_version()["commit"]
 
 
 def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: str | None = None,
