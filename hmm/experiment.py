@@ -21,9 +21,9 @@ from tqdm import tqdm
 from hmm.config import HmmConfig
 from hmm.models import CategoricalHMM, NeuralHMM, corpus_log_likelihood
 from hmm.train import TrainingStopped, cap_length, tag_corpus, train_neural_hmm
-from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_bytes, atomic_write_json, describe_progress,
-                            load_metadata, load_training_checkpoint, load_weights, save_metadata, save_model,
-                            save_tensors)
+from vsl.checkpoint import (LAST, PROBES, RESULTS, RunMetadata, atomic_write_bytes, atomic_write_json,
+                            describe_probing, describe_progress, load_metadata, load_training_checkpoint, load_weights,
+                            save_metadata, save_model, save_tensors)
 from vsl.data.batching import Collator, bucketed_order, iterate_batches
 from vsl.data.readers import Sentence, sentence_counts
 from vsl.data.registry import load_dataset, resolve_dataset
@@ -58,13 +58,15 @@ def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
 
 def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progress: bool,
           cluster: Cluster = SINGLE_PROCESS, out_dir: Path | None = None, resume: dict | None = None,
-          should_stop: Callable[[], bool] | None = None) -> tuple[float | None, dict | None]:
+          should_stop: Callable[[], bool] | None = None,
+          probes_state: dict | None = None) -> tuple[float | None, dict | None]:
     """Train ``model`` on ``labeled`` sentences (joint likelihood with their tags) and
     ``unlabeled`` ones (marginal likelihood); returns the final per-token log p(x) of all of them
     (on rank 0; other ranks of a data-parallel run get None) and, for a neural HMM trained with
     ``config.probes`` > 1, each probe's log-likelihood and the one kept (see :func:`probe`). A
     single-process neural HMM writes ``out_dir/last.pt`` every ``config.checkpoint_every``
-    batches; ``resume`` continues from one.
+    batches (while probing, ``out_dir/probes.pt``); ``resume`` continues from the one,
+    ``probes_state`` from the other.
     Once ``should_stop()`` turns true, training raises :class:`~hmm.train.TrainingStopped`: the
     neural HMM between batches with its state saved, Baum-Welch (which keeps no checkpoint)
     after the current iteration."""
@@ -109,12 +111,17 @@ def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progr
                                 noise_seed=noise_seed, device=cluster.device, progress=progress, log=log,
                                 cluster=cluster, should_stop=should_stop, **saving)
 
+    checkpoints = out_dir is not None and not cluster.distributed
+    save_last = (lambda state: save_tensors(out_dir / LAST, state)) if checkpoints else None
     if resume is None and config.probes > 1:
         resume = probe(config, model, lambda: build_model(config, collate.vocabs.words.items).to(cluster.device),
-                       fit, log)
-    checkpoints = out_dir is not None and not cluster.distributed
-    fit(model, config.epochs, config.seed, checkpoint_every=config.checkpoint_every,
-        save_checkpoint=(lambda state: save_tensors(out_dir / LAST, state)) if checkpoints else None, resume=resume)
+                       fit, log, saved=probes_state,
+                       save=(lambda record: save_tensors(out_dir / PROBES, record)) if checkpoints else None)
+        if checkpoints:  # from here on the run continues from last.pt
+            save_last(resume)
+            (out_dir / PROBES).unlink(missing_ok=True)
+    fit(model, config.epochs, config.seed, checkpoint_every=config.checkpoint_every, save_checkpoint=save_last,
+        resume=resume)
     trainer = {} if resume is None else resume["trainer"]
     probing = {"log_likelihoods": trainer["probe_log_likelihoods"], "kept": trainer["probe_kept"]} \
         if "probe_kept" in trainer else None
@@ -125,31 +132,47 @@ def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progr
 
 
 def probe(config: HmmConfig, model, new_model: Callable[[], object], fit: Callable,
-          log: Callable[[str], None] | None) -> dict:
+          log: Callable[[str], None] | None, saved: dict | None = None,
+          save: Callable[[dict], None] | None = None) -> dict:
     """The authors' code's "probing" (its README; not used in the paper): train
     ``config.probes`` initialisations (seeds ``seed``, ``seed + 1``, ...: ``model`` as built,
     then ``new_model()`` after reseeding) for one epoch each and return the training state,
     after that epoch, of the one whose log-likelihood per token was highest, for training to
     continue from (the probe's epoch counts as the first). Its trainer counters record every
-    probe's log-likelihood and the one kept. A run stopped while probing keeps no state and
-    probes again when resumed."""
-    best, kept, scores = None, 0, []
-    for index in range(config.probes):
+    probe's log-likelihood and the one kept.
+
+    ``save`` receives the probing so far (``scores`` of the probes done, the one ``kept``, its
+    state ``best`` and the state ``current`` of the probe in progress) every
+    ``config.checkpoint_every`` minibatches, when a stop is requested and as each probe ends;
+    ``saved``, such a record, continues the probing where it stopped, to the same end."""
+    record = saved or {"scores": [], "kept": 0, "best": None, "current": None}
+    scores, kept, best, current = list(record["scores"]), record["kept"], record["best"], record["current"]
+    for index in range(len(scores), config.probes):
         if index:
             seed_everything(config.seed + index)
         candidate = new_model() if index else model
         ended: dict = {}
+
+        def checkpoint(state: dict) -> None:
+            ended.update(state)
+            if save is not None and state["trainer"]["epoch"] == 0:  # a finished probe is saved below
+                save({"scores": scores, "kept": kept, "best": best, "current": state})
+
         try:
-            history = fit(candidate, 1, config.seed + index, save_checkpoint=ended.update)
+            history = fit(candidate, 1, config.seed + index, save_checkpoint=checkpoint, resume=current,
+                          checkpoint_every=config.checkpoint_every if save is not None else None)
         except TrainingStopped:
-            raise TrainingStopped(f"stopped in probe {index + 1} of {config.probes}; probes keep no state, "
-                                  "so a resumed run probes again", saved=True) from None
+            raise TrainingStopped(f"stopped in probe {index + 1} of {config.probes}",
+                                  saved=save is not None) from None
+        current = None
         scores.append(history[-1])
         if log is not None:
             log(f"probe {index + 1}/{config.probes} (seed {config.seed + index}): "
                 f"log-likelihood per token {history[-1]:.4f}")
         if best is None or history[-1] > scores[kept]:
-            best, kept = ended, index
+            best, kept = dict(ended), index
+        if save is not None:
+            save({"scores": scores, "kept": kept, "best": best, "current": None})
     if log is not None:
         log(f"probing: continuing from probe {kept + 1}")
     best["trainer"].update(probe_log_likelihoods=scores, probe_kept=kept)
@@ -159,8 +182,9 @@ def probe(config: HmmConfig, model, new_model: Callable[[], object], fit: Callab
 def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: str | None = None,
         resume: bool = False, should_stop: Callable[[], bool] | None = None) -> dict | None:
     """Load, train, tag the test split, score, and write the run's files into ``out_dir``;
-    ``resume=True`` continues a stopped neural-HMM run from its ``last.pt``; ``should_stop`` ends
-    training early (see :func:`train`), with no results written.
+    ``resume=True`` continues a stopped neural-HMM run from its ``last.pt`` (or, stopped while
+    probing, its ``probes.pt``); ``should_stop`` ends training early (see :func:`train`), with no
+    results written.
 
     Started by ``torchrun``, the processes train one neural HMM data-parallel
     (:mod:`vsl.distributed`); rank 0 tags, scores, writes and returns the results, the other
@@ -204,15 +228,17 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
     seed_everything(config.seed)
     model = build_model(config, vocabs.words.items).to(cluster.device)
     metadata = RunMetadata("hmm", config.to_dict(), vocabs.to_dict(), corpus.spec.tokenizer)
-    # a run stopped while probing kept no state (see probe): resumed, it probes again
-    has_state = config.probes == 1 or (out_dir / LAST).is_file()
-    checkpoint = load_training_checkpoint(out_dir, metadata.vocabs) if resume and has_state else None
-    if checkpoint is not None:
+    checkpoint = probes_state = None
+    if resume and (out_dir / PROBES).is_file() and not (out_dir / LAST).is_file():  # stopped while probing
+        probes_state = load_training_checkpoint(out_dir, metadata.vocabs, PROBES)
+        print(f"resuming {describe_probing(metadata.config, probes_state)}", file=sys.stderr)
+    elif resume:
+        checkpoint = load_training_checkpoint(out_dir, metadata.vocabs)
         print(f"resuming {describe_progress('hmm', metadata.config, checkpoint['trainer'])}", file=sys.stderr)
     if cluster.main:
         save_metadata(out_dir, metadata)
     log_likelihood, probing = train(config, model, labeled_cap.sentences, unlabeled_cap.sentences, collate,
-                                    progress, cluster, out_dir, checkpoint, should_stop)
+                                    progress, cluster, out_dir, checkpoint, should_stop, probes_state)
     spread = cluster.replica_spread(model)
     if not cluster.main:
         return None

@@ -34,8 +34,8 @@ from hmm.experiment import load_trained as load_hmm
 from hmm.experiment import run as run_hmm
 from hmm.train import TrainingStopped
 from vsl.analysis import cluster_tokens, latent_vectors
-from vsl.checkpoint import (LAST, RESULTS, atomic_write_bytes, atomic_write_json, load_metadata, load_resumable,
-                            run_finished)
+from vsl.checkpoint import (RESULTS, atomic_write_bytes, atomic_write_json, has_training_state, load_metadata,
+                            load_resumable, run_finished)
 from vsl.config import RunConfig
 from vsl.data.batching import Collator
 from vsl.data.registry import load_dataset, resolve_dataset
@@ -70,13 +70,13 @@ def parse_settings(pairs: list[str]) -> dict[str, dict]:
 
 def ensure_run(row: str, folder: Path, dataset: dict, extra: dict, n_tags: int, should_stop) -> None:
     """Train the row's model into ``folder`` unless it already finished there, continuing it
-    from its ``last.pt`` (with its saved settings) when an earlier comparison stopped it;
+    from its checkpoint (with its saved settings) when an earlier comparison stopped it;
     ``dataset`` holds the data, data_root, format and seed settings. A stop request raises
     :class:`~hmm.train.TrainingStopped` once the run's state is saved."""
     if run_finished(folder):
         return
     _, family, settings = ROWS[row]
-    resume = (folder / LAST).is_file()
+    resume = has_training_state(folder)
     settings_type, train = (RunConfig, run_vsl) if family == "vsl" else (HmmConfig, run_hmm)
     if resume:
         config = settings_type.from_dict(load_resumable(folder, family).config, str(folder / "config.json"))

@@ -11,10 +11,11 @@ and, for a curve, an ``x`` value, and optional notes printed under the table. Ev
 runs into RUNS/<row>-s<seed> (default runs/tables/NAME) with scripts/run_vsl.py or
 scripts/run_hmm.py (a config with a "model" setting is an HMM run). A run whose results.json
 exists, or that results/NAME.json records as finished while its folder is absent, is skipped,
-so the grid resumes after a stop; a run that was stopped or killed part-way
-(it has a last.pt) is continued with --resume. A run stopped by Ctrl-C or SIGTERM stops the grid;
-the same command continues it. --dry-run prints the commands still to run and, under each that
-continues a stopped run, how far that run has trained (or why it cannot be continued).
+so the grid resumes after a stop; a run that was stopped or killed part-way (it has a last.pt,
+or a probing neural HMM's probes.pt) is continued with --resume. A run stopped by Ctrl-C or
+SIGTERM stops the grid; the same command continues it. --dry-run prints the commands still to
+run and, under each that continues a stopped run, how far that run has trained (or why it
+cannot be continued).
 
 Writes results/NAME.json and results/NAME.md: mean +- sd over seeds (sample standard
 deviation), the paper's figure beside each cell, every command, seed and commit. A VSL run that
@@ -40,8 +41,8 @@ from pathlib import Path
 
 import yaml
 
-from vsl.checkpoint import (LAST, RESULTS, CheckpointError, atomic_write_bytes, atomic_write_json, run_finished,
-                            training_progress)
+from vsl.checkpoint import (RESULTS, CheckpointError, atomic_write_bytes, atomic_write_json, has_training_state,
+                            run_finished, training_progress)
 from vsl.errors import VslError
 from vsl.provenance import describe_code, git_commit, run_source
 from vsl.train import StopRequest
@@ -92,18 +93,18 @@ def start_arguments(config, seed: int, out) -> list[str]:
 
 
 def run_command(config: Path, seed: int, out: Path, threads: int | None) -> list[str]:
-    """The command that trains (or, for an interrupted VSL run, continues) one cell's run."""
+    """The command that trains (or, for a run stopped part-way, continues) one cell's run."""
     script = Path(os.path.relpath(ROOT / "scripts" / ("run_hmm.py" if is_hmm(config) else "run_vsl.py")))
     config = Path(os.path.relpath(config))  # as a person would type it, from where reproduce runs
     limits = ["--threads", str(threads)] if threads else []
-    if (out / "last.pt").is_file():  # stopped or killed part-way: continue it
+    if has_training_state(out):  # stopped or killed part-way: continue it
         return [sys.executable, str(script), "--resume", str(out), *limits, "--no-progress"]
     return [sys.executable, str(script), *start_arguments(config, seed, out), *limits, "--no-progress"]
 
 
 def progress_of(run: Path) -> str:
     """What --dry-run says under the command that continues ``run``: how far it has trained, or
-    why it cannot be continued (its config.json or last.pt is missing or unreadable)."""
+    why it cannot be continued (its config.json or checkpoint is missing or unreadable)."""
     try:
         return training_progress(run)
     except CheckpointError as err:
@@ -270,7 +271,7 @@ def main(argv=None) -> int:
                                    seed, run, args.threads)
                 print(" ".join(todo), file=sys.stderr, flush=True)
                 if args.dry_run:
-                    if (run / LAST).exists():
+                    if has_training_state(run):
                         print(f"    # {progress_of(run)}", file=sys.stderr)
                     continue
                 code = subprocess.run(todo).returncode

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vsl.checkpoint import load_model, load_tensors
+from vsl.checkpoint import load_model, load_tensors, training_progress
 from vsl.data.readers import read_ptb
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -169,22 +169,32 @@ def test_neural_hmm_killed_and_resumed_ends_as_an_uninterrupted_run(tmp_path, da
         assert expected["probing"] is None
 
 
-def test_a_neural_hmm_stopped_while_probing_probes_again_when_resumed(tmp_path, data_root, wsj_lengths):
-    """Stopped in its first probe, a run keeps no last.pt, says so, and `--resume` of its folder
-    probes again to the scores of a run never stopped."""
+@pytest.mark.parametrize("stop_at, probe, batch", [(1, 1, 0), (7, 2, 1)])  # before any batch; in probe 2
+def test_a_neural_hmm_stopped_while_probing_continues_its_probes_when_resumed(tmp_path, data_root, wsj_lengths,
+                                                                             stop_at, probe, batch):
+    """Stopped while probing, a run keeps its probing so far in probes.pt (no last.pt yet), and
+    `--resume` continues it to the scores of a run never stopped; once the probes end, last.pt
+    takes over and probes.pt goes."""
+    import itertools
     from hmm.config import HmmConfig
     from hmm.experiment import run
     from hmm.train import TrainingStopped
-    config = HmmConfig(data="wsj", data_root=str(data_root), max_sentences=60, model="nhmm", hidden=8, states=4,
-                       epochs=1, batch_size=16, probes=2, threads=1)
-    stopped = tmp_path / "stopped"
-    with pytest.raises(TrainingStopped, match="stopped in probe 1 of 2; .* a resumed run probes again") as raised:
-        run(config, stopped, progress=False, should_stop=lambda: True)
-    assert raised.value.saved and not (stopped / "last.pt").exists()  # the first checkpoint comes after the probes
-    _run(["--resume", str(stopped)], tmp_path)
+    config = HmmConfig(data="wsj", data_root=str(data_root), max_sentences=80, model="nhmm", hidden=8, states=4,
+                       epochs=2, batch_size=16, probes=3, checkpoint_every=1, gradient_noise=0.01, threads=1)
+    stopped, calls = tmp_path / "stopped", itertools.count(1)
+    with pytest.raises(TrainingStopped, match=f"stopped in probe {probe} of 3$") as raised:
+        run(config, stopped, progress=False, should_stop=lambda: next(calls) >= stop_at)
+    assert raised.value.saved and (stopped / "probes.pt").is_file() and not (stopped / "last.pt").exists()
+    progress = training_progress(stopped)  # what reproduce.py --dry-run says under its --resume
+    assert progress.startswith(f"in probe {probe} of 3 after minibatch {batch}")
+    assert ("log-likelihood per token of the probes done: -" in progress) == (probe > 1)
+    continued = _run(["--resume", str(stopped)], tmp_path)
+    assert f"resuming in probe {probe} of 3 after minibatch {batch}" in continued.stderr
+    assert ("probe 1/3 (seed 0)" in continued.stderr) == (probe == 1)  # a finished probe is not trained again
+    assert not (stopped / "probes.pt").exists() and (stopped / "last.pt").is_file()
     resumed = json.loads((stopped / "results.json").read_text())
     whole = run(config, tmp_path / "whole", progress=False)  # the same run never stopped
-    assert len(resumed["probing"]["log_likelihoods"]) == 2 and resumed["resumed"]
+    assert len(resumed["probing"]["log_likelihoods"]) == 3 and resumed["resumed"]
     for key in (*SCORES, "log_likelihood_per_token", "probing"):
         assert resumed[key] == whole[key], key
     assert (stopped / "tags.txt").read_text() == (tmp_path / "whole" / "tags.txt").read_text()

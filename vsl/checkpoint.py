@@ -19,6 +19,7 @@ from vsl.errors import VslError
 
 FORMAT_VERSION = 1
 LAST = "last.pt"  # a run folder's training checkpoint, what --resume continues from
+PROBES = "probes.pt"  # a probing neural HMM's checkpoint until its probes end (then LAST)
 RESULTS = "results.json"  # a run folder's scores, written when the run ends
 
 
@@ -128,14 +129,17 @@ def run_finished(directory: str | Path) -> bool:
     return results.is_file() and not json.loads(results.read_text()).get("interrupted")
 
 
+def has_training_state(directory: str | Path) -> bool:
+    """Whether the run in ``directory`` left a state to continue from: a training checkpoint,
+    or a neural HMM's probing so far."""
+    return (Path(directory) / LAST).is_file() or (Path(directory) / PROBES).is_file()
+
+
 def load_resumable(directory: str | Path, family: str) -> RunMetadata:
-    """The metadata of a ``family`` run in ``directory`` that can be continued: one that left a
-    training checkpoint, or a neural HMM that probes (``probes`` > 1), which keeps no state
-    until its probes end and, stopped before that, probes again when resumed."""
+    """The metadata of a ``family`` run in ``directory`` that left a state to continue from."""
     metadata = load_metadata(directory, family)
-    probing = family == "hmm" and metadata.config.get("probes", 1) > 1
-    if not probing and not (Path(directory) / LAST).exists():
-        raise CheckpointError(f"{directory}: no {family} training checkpoint ({LAST}) to resume from")
+    if not has_training_state(directory):
+        raise CheckpointError(f"{directory}: no {family} training checkpoint ({LAST} or {PROBES}) to resume from")
     return metadata
 
 
@@ -153,22 +157,37 @@ def describe_progress(family: str, config: dict, trainer: dict) -> str:
             + (f" (log-likelihood per token of the epochs done: {finished})" if finished else ""))
 
 
+def describe_probing(config: dict, probing: dict) -> str:
+    """How far the probes of a neural HMM with settings ``config`` have got, in words, from its
+    probing checkpoint: the probe in progress, the minibatches done in it and the per-token
+    log-likelihood of each finished probe."""
+    scores, current = probing["scores"], probing["current"]
+    done = ", ".join(f"{value:.4f}" for value in scores)
+    return (f"in probe {len(scores) + 1} of {config['probes']}"
+            + (f" after minibatch {current['trainer']['batch']}" if current is not None else "")
+            + (f" (log-likelihood per token of the probes done: {done})" if done else ""))
+
+
 def training_progress(directory: str | Path) -> str:
-    """:func:`describe_progress` of the stopped run in ``directory``, read from its
-    ``config.json`` and ``last.pt``; a folder without them readable is a CheckpointError."""
+    """:func:`describe_progress` (or, before the probes end, :func:`describe_probing`) of the
+    stopped run in ``directory``, read from its ``config.json`` and checkpoint; a folder without
+    them readable is a CheckpointError."""
     metadata = load_metadata(directory)
+    if not (Path(directory) / LAST).is_file() and (Path(directory) / PROBES).is_file():
+        return describe_probing(metadata.config, load_tensors(Path(directory) / PROBES))
     trainer = load_tensors(Path(directory) / LAST).get("trainer")
     if not isinstance(trainer, dict):
         raise CheckpointError(f"{Path(directory) / LAST}: holds no training counters")
     return describe_progress(metadata.family, metadata.config, trainer)
 
 
-def load_training_checkpoint(directory: str | Path, vocabs: dict) -> dict:
-    """The ``last.pt`` of a run folder, provided its saved vocabularies equal ``vocabs`` (those
-    its settings rebuild now: a changed dataset or split would misplace every id)."""
+def load_training_checkpoint(directory: str | Path, vocabs: dict, name: str = LAST) -> dict:
+    """The checkpoint ``name`` (``last.pt``, or ``probes.pt``) of a run folder, provided its saved
+    vocabularies equal ``vocabs`` (those its settings rebuild now: a changed dataset or split
+    would misplace every id)."""
     if load_metadata(directory).vocabs != vocabs:
         raise CheckpointError(f"{directory}: its vocabularies differ from the ones its settings give now")
-    return load_tensors(Path(directory) / LAST)
+    return load_tensors(Path(directory) / name)
 
 
 def load_weights(module, path: str | Path):
