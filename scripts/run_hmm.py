@@ -18,8 +18,8 @@ Writes OUT/results.json (M-1, 1-1 optimal and greedy, V-measure, per-token log-l
 settings, data counts, commit and any files changed since it), OUT/tags.txt (one line per test
 sentence: its cluster ids) and the model (OUT/model.pt, config.json, vocab.json; see
 vsl.checkpoint). A neural-HMM run also keeps OUT/last.pt, its training state every
---checkpoint-every batches: --resume OUT continues a stopped or killed run from there with its
-saved settings. Ctrl-C or SIGTERM stops a neural HMM at the next batch with its state saved
+--checkpoint-every batches (OUT/probes.pt until its --probes end): --resume OUT continues a
+stopped or killed run from there with its saved settings. Ctrl-C or SIGTERM stops a neural HMM at the next batch with its state saved
 (Baum-Welch after the current iteration, unsaved) and exits with status 130; a second signal
 stops at once.
 """
