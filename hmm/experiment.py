@@ -23,7 +23,7 @@ from hmm.models import CategoricalHMM, NeuralHMM, corpus_log_likelihood
 from hmm.train import TrainingStopped, cap_length, tag_corpus, train_neural_hmm
 from vsl.checkpoint import (LAST, PROBES, RESULTS, RunMetadata, atomic_write_bytes, atomic_write_json,
                             describe_probing, describe_progress, load_metadata, load_training_checkpoint, load_weights,
-                            save_metadata, save_model, save_tensors)
+                            resume_checkpoint, save_metadata, save_model, save_tensors)
 from vsl.data.batching import Collator, bucketed_order, iterate_batches
 from vsl.data.readers import Sentence, sentence_counts
 from vsl.data.registry import load_dataset, resolve_dataset
@@ -170,7 +170,7 @@ def probe(config: HmmConfig, model, new_model: Callable[[], object], fit: Callab
             log(f"probe {index + 1}/{config.probes} (seed {config.seed + index}): "
                 f"log-likelihood per token {history[-1]:.4f}")
         if best is None or history[-1] > scores[kept]:
-            best, kept = dict(ended), index
+            best, kept = ended, index
         if save is not None:
             save({"scores": scores, "kept": kept, "best": best, "current": None})
     if log is not None:
@@ -229,7 +229,7 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
     model = build_model(config, vocabs.words.items).to(cluster.device)
     metadata = RunMetadata("hmm", config.to_dict(), vocabs.to_dict(), corpus.spec.tokenizer)
     checkpoint = probes_state = None
-    if resume and (out_dir / PROBES).is_file() and not (out_dir / LAST).is_file():  # stopped while probing
+    if resume and resume_checkpoint(out_dir) == PROBES:  # stopped while probing
         probes_state = load_training_checkpoint(out_dir, metadata.vocabs, PROBES)
         print(f"resuming {describe_probing(metadata.config, probes_state)}", file=sys.stderr)
     elif resume:

@@ -19,9 +19,9 @@ settings, data counts, commit and any files changed since it), OUT/tags.txt (one
 sentence: its cluster ids) and the model (OUT/model.pt, config.json, vocab.json; see
 vsl.checkpoint). A neural-HMM run also keeps OUT/last.pt, its training state every
 --checkpoint-every batches (OUT/probes.pt until its --probes end): --resume OUT continues a
-stopped or killed run from there with its saved settings. Ctrl-C or SIGTERM stops a neural HMM at the next batch with its state saved
-(Baum-Welch after the current iteration, unsaved) and exits with status 130; a second signal
-stops at once.
+stopped or killed run from there with its saved settings. Ctrl-C or SIGTERM stops a neural HMM
+at the next batch with its state saved (Baum-Welch after the current iteration, unsaved) and
+exits with status 130; a second signal stops at once.
 """
 
 from __future__ import annotations

@@ -129,10 +129,17 @@ def run_finished(directory: str | Path) -> bool:
     return results.is_file() and not json.loads(results.read_text()).get("interrupted")
 
 
+def resume_checkpoint(directory: str | Path) -> str:
+    """The checkpoint that a stopped run in ``directory`` continues from: ``probes.pt`` while a
+    neural HMM is still probing (it has no ``last.pt`` yet), else ``last.pt``."""
+    probing = not (Path(directory) / LAST).is_file() and (Path(directory) / PROBES).is_file()
+    return PROBES if probing else LAST
+
+
 def has_training_state(directory: str | Path) -> bool:
     """Whether the run in ``directory`` left a state to continue from: a training checkpoint,
     or a neural HMM's probing so far."""
-    return (Path(directory) / LAST).is_file() or (Path(directory) / PROBES).is_file()
+    return (Path(directory) / resume_checkpoint(directory)).is_file()
 
 
 def load_resumable(directory: str | Path, family: str) -> RunMetadata:
@@ -173,7 +180,7 @@ def training_progress(directory: str | Path) -> str:
     stopped run in ``directory``, read from its ``config.json`` and checkpoint; a folder without
     them readable is a CheckpointError."""
     metadata = load_metadata(directory)
-    if not (Path(directory) / LAST).is_file() and (Path(directory) / PROBES).is_file():
+    if resume_checkpoint(directory) == PROBES:
         return describe_probing(metadata.config, load_tensors(Path(directory) / PROBES))
     trainer = load_tensors(Path(directory) / LAST).get("trainer")
     if not isinstance(trainer, dict):
