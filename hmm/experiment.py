@@ -3,8 +3,8 @@ files (what ``scripts/run_hmm.py`` calls).
 
 ``run(config, out_dir)`` writes ``results.json`` (M-1, 1-1 optimal and greedy, V-measure,
 per-token log-likelihood, settings, data counts, commit and the files changed since it,
-command), ``tags.txt`` (one line per test sentence: its cluster ids) and the model
-(``model.pt``, ``config.json``, ``vocab.json``).
+command, the code of each segment of a resumed run), ``tags.txt`` (one line per test sentence:
+its cluster ids), ``segments.json`` and the model (``model.pt``, ``config.json``, ``vocab.json``).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from vsl.errors import VslError
 from vsl.experiment import configure_cpu, seed_everything
 from vsl.train import TrainedTagger, stop_requested
 from vsl.metrics import accuracy, cluster_scores
-from vsl.provenance import code_version
+from vsl.provenance import code_version, record_segment
 
 
 def build_model(config: HmmConfig, words: list[str]):
@@ -235,8 +235,10 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
     elif resume:
         checkpoint = load_training_checkpoint(out_dir, metadata.vocabs)
         print(f"resuming {describe_progress('hmm', metadata.config, checkpoint['trainer'])}", file=sys.stderr)
+    segments = []
     if cluster.main:
         save_metadata(out_dir, metadata)
+        segments = record_segment(out_dir, version, command, config.device, resume)
     log_likelihood, probing = train(config, model, labeled_cap.sentences, unlabeled_cap.sentences, collate,
                                     progress, cluster, out_dir, checkpoint, should_stop, probes_state)
     spread = cluster.replica_spread(model)
@@ -269,6 +271,7 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
         "replica_spread": spread,
         "resumed": resume,
         **version,
+        "segments": segments,
         "command": command,
         "config": config.to_dict(),
     }

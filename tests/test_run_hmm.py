@@ -157,6 +157,9 @@ def test_neural_hmm_killed_and_resumed_ends_as_an_uninterrupted_run(tmp_path, da
     resumed = json.loads((killed / "results.json").read_text())
     assert "\nresuming in epoch " in continued.stderr or "\nresuming all 2 epochs trained" in continued.stderr
     assert resumed["resumed"] and not expected["resumed"]
+    commands = [segment["command"].split()[1:3] for segment in resumed["segments"]]
+    assert commands == [["--data", "wsj"], ["--resume", str(killed)]]
+    assert len(expected["segments"]) == 1 and resumed["segments"][-1]["commit"] == resumed["commit"]
     for key in ("m1", "one_to_one", "vm", "log_likelihood_per_token"):
         assert resumed[key] == expected[key], key
     assert (killed / "tags.txt").read_text() == (tmp_path / "whole" / "tags.txt").read_text()

@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 from vsl.checkpoint import load_model
-from vsl.provenance import code_version, describe_code, run_source
+from vsl.errors import VslError
+from vsl.provenance import SEGMENTS, code_version, describe_code, record_segment, run_source
 from vsl.train import StopRequest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "run_vsl.py"
@@ -78,6 +79,30 @@ def test_a_run_source_names_the_code_and_the_device_its_run_recorded():
                                          "config": {"device": "cuda"}, "interrupted": True})
     assert dirty_on_gpu["interrupted"]
     assert describe_code(dirty_on_gpu) == "commit `abc+dirty`, with changes to README.md, x.py, on cuda"
+
+
+def test_a_resumed_run_names_the_code_of_every_segment(tmp_path):
+    first = {"commit": "a" * 40, "changed_files": []}
+    assert record_segment(tmp_path, first, "scripts/run_vsl.py --out x", "cpu", resume=False) == [
+        {**first, "command": "scripts/run_vsl.py --out x", "device": "cpu"}]
+    second = {"commit": "b" * 40 + "+dirty", "changed_files": ["README.md"]}
+    segments = record_segment(tmp_path, second, "scripts/run_vsl.py --resume x", "cuda", resume=True)
+    assert [s["commit"] for s in segments] == ["a" * 40, "b" * 40 + "+dirty"]
+    assert json.loads((tmp_path / SEGMENTS).read_text()) == segments
+    source = run_source("x", {**segments[-1], "config": {"device": "cuda"}, "segments": segments})
+    assert describe_code(source) == (f"commit `{'b' * 40}+dirty`, with changes to README.md, on cuda; "
+                                     f"earlier segment: commit `{'a' * 40}`")
+    assert record_segment(tmp_path, first, "c", "cpu", resume=False) == [{**first, "command": "c", "device": "cpu"}]
+
+    untracked = tmp_path / "before_segments_were_kept"  # resumed from a folder without the file
+    untracked.mkdir()
+    segments = record_segment(untracked, first, "c", "cpu", resume=True)
+    assert [s["commit"] for s in segments] == [None, "a" * 40]
+    assert describe_code(run_source("y", {**first, "segments": segments})) == (
+        f"commit `{'a' * 40}`; earlier segment: code not recorded")
+    (untracked / SEGMENTS).write_text('{"commit": "a"}')
+    with pytest.raises(VslError, match=f"{SEGMENTS}: cannot read the run's segments"):
+        record_segment(untracked, first, "c", "cpu", resume=True)
 
 
 def test_run_vsl_reports_a_missing_dataset_clearly(tmp_path):
@@ -190,6 +215,9 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, twitter_fold
     expected = json.loads((whole / "results.json").read_text())
     resumed = json.loads((killed / "results.json").read_text())
     assert 10 <= resumed["resumed_from_step"] < 200
+    commands = [segment["command"].split()[1:3] for segment in resumed["segments"]]
+    assert commands == [["--config", str(config)], ["--resume", str(killed)]]
+    assert len(json.loads((whole / "results.json").read_text())["segments"]) == 1
     assert f"resuming at step {resumed['resumed_from_step']} of at most 200" in continued.stderr
     for key in ("dev", "test", "best_step", "steps"):
         assert resumed[key] == expected[key], key

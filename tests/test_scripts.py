@@ -142,11 +142,13 @@ def test_reproduce_runs_a_grid_over_seeds_and_resumes(tmp_path, twitter_folder):
     finished = json.loads(resumed.read_text())
     resumed.write_text(json.dumps({**finished, "config": {**finished["config"], "device": "cuda"},
                                    "commit": "c" * 40 + "+dirty", "changed_files": ["README.md", "results/x.md"],
-                                   "command": f"scripts/run_vsl.py --resume {resumed.parent} --no-progress"}))
+                                   "command": f"scripts/run_vsl.py --resume {resumed.parent} --no-progress",
+                                   "segments": [{"commit": "b" * 40, "changed_files": [], "device": "cpu"}, {}]}))
     _run([*args, "--report-only"], tmp_path)
     written = out.with_suffix(".md").read_text()
-    assert (f"+dirty`, with changes to README.md, results/x.md, on cuda); it continued `scripts/run_vsl.py "
-            f"--config {tmp_path / 'bigru.yaml'} --seed 0 --out {resumed.parent}`" in written)
+    assert (f"+dirty`, with changes to README.md, results/x.md, on cuda; earlier segment: commit `{'b' * 40}`); "
+            f"it continued `scripts/run_vsl.py --config {tmp_path / 'bigru.yaml'} --seed 0 --out {resumed.parent}`"
+            in written)
     assert written.count(", on ") == 1  # a CPU run names no device
     [row] = json.loads(out.with_suffix(".json").read_text())["rows"]
     assert row["seeds"] == 1 and row["values"] == [values[:1]] and row["sd"] == [None]

@@ -4,7 +4,8 @@
 ``results.json`` (dev and test scores at the best dev step, the config, the seed, data counts),
 ``metrics.jsonl`` (every dev evaluation), the model (``best.pt``, ``config.json``,
 ``vocab.json``; see :mod:`vsl.checkpoint`), the training checkpoint ``last.pt`` that
-``resume=True`` continues from, and for VSL the prior stores (``priors.pt``).
+``resume=True`` continues from, ``segments.json`` (the code of each process that trained the
+run, :func:`vsl.provenance.record_segment`) and for VSL the prior stores (``priors.pt``).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from vsl.errors import SettingError, VslError
 from vsl.latent import KLAnnealing, PriorStore
 from vsl.linear_softmax import PRECISIONS
 from vsl.models import BiGRUTagger, build_encoder
-from vsl.provenance import code_version
+from vsl.provenance import code_version, record_segment
 from vsl.train import SELECTION_METRIC, TrainedTagger, evaluate, fit
 from vsl.variational import LATENT_STRUCTURES, MixedStream, VariationalObjective, VariationalTagger
 
@@ -279,9 +280,11 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
         print(f"resuming {describe_progress('vsl', config.to_dict(), checkpoint['trainer'])}", file=sys.stderr)
     if not resume and config.init_from:
         warm_start(objective, config.init_from, data.vocabs)
+    segments = []
     if cluster.main:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_metadata(out_dir, RunMetadata("vsl", config.to_dict(), data.vocabs.to_dict(), data.corpus.spec.tokenizer))
+        segments = record_segment(out_dir, version, command, config.device, resume)
     collate = Collator(data.vocabs)
 
     def score(sentences) -> dict:
@@ -330,6 +333,7 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
         "replica_spread": spread,
         "vsl_version": __version__,
         **version,
+        "segments": segments,
         "command": command,
         "config": config.to_dict(),
     }
