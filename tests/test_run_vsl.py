@@ -103,6 +103,9 @@ def test_a_resumed_run_names_the_code_of_every_segment(tmp_path):
     (untracked / SEGMENTS).write_text('{"commit": "a"}')
     with pytest.raises(VslError, match=f"{SEGMENTS}: cannot read the run's segments"):
         record_segment(untracked, first, "c", "cpu", resume=True)
+    (untracked / SEGMENTS).write_text('[{"commit": "a"}')
+    with pytest.raises(VslError, match=f"{SEGMENTS}: damaged JSON"):
+        record_segment(untracked, first, "c", "cpu", resume=True)
 
 
 def test_run_vsl_reports_a_missing_dataset_clearly(tmp_path):

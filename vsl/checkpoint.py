@@ -97,7 +97,8 @@ def save_model(directory: str | Path, name: str, state_dict: dict, metadata: Run
     save_metadata(directory, metadata)
 
 
-def _read_json(path: Path) -> dict:
+def read_json(path: Path):
+    """The JSON value in ``path``; a missing or damaged file is a CheckpointError naming it."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -110,7 +111,7 @@ def load_metadata(directory: str | Path, family: str | None = None) -> RunMetada
     """Read back what :func:`save_metadata` wrote; with ``family``, a folder of another model
     family is a CheckpointError."""
     directory = Path(directory)
-    meta = _read_json(directory / "config.json")
+    meta = read_json(directory / "config.json")
     if meta.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{directory / 'config.json'}: checkpoint format {meta.get('format')!r}, "
                               f"this vsl {__version__} reads format {FORMAT_VERSION}")
@@ -119,7 +120,7 @@ def load_metadata(directory: str | Path, family: str | None = None) -> RunMetada
         raise CheckpointError(f"{directory / 'config.json'}: no model family, tokenizer and settings")
     if family is not None and meta["family"] != family:
         raise CheckpointError(f"{directory}: holds a {meta['family']} model, not a {family} one")
-    return RunMetadata(meta["family"], meta["config"], _read_json(directory / "vocab.json"), meta["tokenizer"])
+    return RunMetadata(meta["family"], meta["config"], read_json(directory / "vocab.json"), meta["tokenizer"])
 
 
 def run_finished(directory: str | Path) -> bool:

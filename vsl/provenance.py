@@ -5,12 +5,10 @@ segments), so that a run resumed under other code says so."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
-from vsl.checkpoint import atomic_write_json
-from vsl.errors import VslError
+from vsl.checkpoint import CheckpointError, atomic_write_json, read_json
 
 #: The file in a run folder that lists the code of each process that trained the run.
 SEGMENTS = "segments.json"
@@ -47,12 +45,9 @@ def record_segment(out_dir: str | Path, version: dict, command: str | None, devi
     path = Path(out_dir) / SEGMENTS
     earlier = []
     if resume and path.is_file():
-        try:
-            earlier = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(earlier, list) or not all(isinstance(s, dict) and "commit" in s for s in earlier):
-                raise ValueError("not a list of segments with a commit each")
-        except ValueError as err:
-            raise VslError(f"{path}: cannot read the run's segments ({err})") from None
+        earlier = read_json(path)
+        if not isinstance(earlier, list) or not all(isinstance(s, dict) and "commit" in s for s in earlier):
+            raise CheckpointError(f"{path}: cannot read the run's segments (not a list of segments with a commit each)")
     elif resume:
         earlier = [{"commit": None, "changed_files": [], "command": None, "device": None}]
     segments = [*earlier, {**version, "command": command, "device": device}]
