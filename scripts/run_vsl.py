@@ -48,6 +48,10 @@ def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool]:
     parser.add_argument("--y-dim", type=int)
     parser.add_argument("--z-dim", type=int)
     parser.add_argument("--decoded-words", type=int, help="words the decoder reconstructs (0: all)")
+    parser.add_argument("--decoder", choices=("free", "tied"),
+                        help="output layer of p(x|.): free (own weights and bias) or tied to the frozen word embeddings")
+    parser.add_argument("--decoder-noise", type=float,
+                        help="sd of the Gaussian noise on the decoder's output vector in training (0: none)")
     parser.add_argument("--decoder-precision", choices=("float32", "bfloat16"),
                         help="arithmetic of the decoder's vocabulary matmuls (bfloat16: mixed precision)")
     parser.add_argument("--classifier-on", choices=("y", "z"), help="latent the classifier reads")
@@ -59,6 +63,8 @@ def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool]:
     parser.add_argument("--prior-update-every", type=int, help="visits between prior updates")
     parser.add_argument("--init-from", help="a VSL run folder to continue from (weights and priors)")
     parser.add_argument("--embeddings", help="word2vec (text/binary) or GloVe file; default: skip-gram on the task's text")
+    parser.add_argument("--vector-text", nargs="+", metavar="SOURCE",
+                        help="more raw text for the skip-gram vectors: files (one sentence a line) or dataset names")
     parser.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None,
                         help="keep the pretrained word vectors fixed (default: tuned for the baseline)")
     parser.add_argument("--max-steps", type=int)

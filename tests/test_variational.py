@@ -38,7 +38,7 @@ def test_pyro_loss_equals_closed_form(latent, twitter_slice, twitter_collator):
     loss = model.negative_elbo(batch, posteriors, priors, alpha, beta)
 
     values = {name: post.value for name, post in posteriors.items()}
-    log_probs = torch.log_softmax(model.decoder(model.decoder_input(values)), -1)
+    log_probs = torch.log_softmax(model.decoder.logits(model.decoder_input(values), model.encoder.embedding.words.weight), -1)
     targets = torch.where(batch.words < 50, batch.words, torch.ones_like(batch.words))
     nll = -log_probs.gather(-1, targets[..., None])[..., 0]
     kl = sum(gaussian_kl(posteriors[n].mean, posteriors[n].logvar, *priors[n]) for n in model.names)

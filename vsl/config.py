@@ -4,7 +4,7 @@ by command-line flags; saved beside every model so that a run can be repeated fr
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -96,6 +96,9 @@ class RunConfig(Settings):
     unlabeled: str = "auto"
     # embeddings: a word2vec/GloVe file, or skip-gram trained on the task's raw text
     embeddings: str | None = None
+    # more raw text for the skip-gram vectors only, beside the run's own training text: files
+    # (one sentence per line, tokenized as the dataset's raw text) or dataset names
+    vector_text: list[str] = field(default_factory=list)
     skipgram_epochs: int = 5
     skipgram_window: int = 5
     freeze_embeddings: bool | None = None  # None: tuned for the baseline, frozen for VSL
@@ -110,6 +113,10 @@ class RunConfig(Settings):
     y_dim: int = 25
     z_dim: int = 100
     decoder_hidden: int = 100
+    # p(x|.)'s output layer: "free" (its own weights and bias) or "tied" (the frozen input
+    # embedding matrix, no bias: the authors' code)
+    decoder: str = "free"
+    decoder_noise: float = 0.0  # sd of the Gaussian noise added to the decoder's output vector in training
     decoded_words: int | None = 10000  # most frequent words reconstructed; the rest as UNK; None: all
     decoder_precision: str = "float32"  # float32 | bfloat16: arithmetic of the decoder's vocabulary matmuls
     classifier_on: str | None = None  # None: y (z for VSL-G); "z": Table 3 ablation

@@ -37,7 +37,7 @@ from vsl.linear_softmax import PRECISIONS
 from vsl.models import BiGRUTagger, build_encoder
 from vsl.provenance import code_version, record_segment
 from vsl.train import SELECTION_METRIC, TrainedTagger, evaluate, fit
-from vsl.variational import LATENT_STRUCTURES, MixedStream, VariationalObjective, VariationalTagger
+from vsl.variational import DECODERS, LATENT_STRUCTURES, MixedStream, VariationalObjective, VariationalTagger
 
 LATENTS = ("none", *LATENT_STRUCTURES)
 
@@ -50,7 +50,7 @@ _POSITIVE = ("word_dim", "char_dim", "char_hidden", "hidden", "y_dim", "z_dim", 
 def check_config(config: RunConfig) -> None:
     """Refuse settings no run can use, naming the setting, before any data is read (a weight
     of 0 would make pyro's scaling fail mid-run, a size of 0 build an empty layer)."""
-    choices = {"latent": LATENTS, "decoder_precision": PRECISIONS, "kl_annealing": KLAnnealing.KINDS,
+    choices = {"latent": LATENTS, "decoder": DECODERS, "decoder_precision": PRECISIONS, "kl_annealing": KLAnnealing.KINDS,
                "classifier_on": (None, "y", "z")}
     for name, allowed in choices.items():
         if getattr(config, name) not in allowed:
@@ -67,6 +67,10 @@ def check_config(config: RunConfig) -> None:
                            f"got {config.decoded_words}")
     if config.patience is not None and config.patience < 1:
         raise SettingError(f"patience must be positive (or null for none); got {config.patience}")
+    if any(source in ("auto", "none") for source in config.vector_text):
+        raise SettingError("vector_text takes raw-text files or dataset names; the run's own text is always in")
+    if config.decoder_noise < 0:
+        raise SettingError(f"decoder_noise must be >= 0; got {config.decoder_noise}")
     if not 0 <= config.dropout < 1:
         raise SettingError(f"dropout must be in [0, 1); got {config.dropout}")
 
@@ -108,12 +112,15 @@ class PreparedData:
     embeddings_found: int
 
 
-def word_vectors(config: RunConfig, split: LabeledSplit):
+def word_vectors(config: RunConfig, corpus: Corpus, split: LabeledSplit):
     """The pretrained vectors of a run: the given file, or skip-gram on the labeled and
-    unlabeled training text."""
+    unlabeled training text followed by each ``config.vector_text`` source (a raw-text file or
+    a dataset's training and raw text, read as :func:`~vsl.data.splits.raw_text` reads them)."""
     if config.embeddings:
         return load_vectors(config.embeddings)
     text = [s.words for s in split.labeled] + [s.words for s in split.unlabeled]
+    for source in config.vector_text:
+        text += [s.words for s in raw_text(corpus, source, config.data_root)]
     return train_skipgram(text, dim=config.word_dim, window=config.skipgram_window,
                           epochs=config.skipgram_epochs, seed=config.seed)
 
@@ -123,7 +130,7 @@ def prepare_data(config: RunConfig) -> PreparedData:
     corpus = load_dataset(resolve_dataset(config.data, config.data_root, config.format))
     split = make_split(corpus, config.labeled_fraction, config.unlabeled_fraction, config.seed,
                        raw_text(corpus, config.unlabeled, config.data_root))
-    vectors = word_vectors(config, split)
+    vectors = word_vectors(config, corpus, split)
     if vectors.vector_size != config.word_dim:
         raise VslError(f"word vectors have {vectors.vector_size} dimensions, word_dim is {config.word_dim}")
     vocabs = build_vocabularies(split.labeled, split.unlabeled, corpus.dev + corpus.test, vectors)
@@ -153,7 +160,7 @@ def build_model(config: RunConfig, vocabs: Vocabularies, embeddings: torch.Tenso
     decoded = min(config.decoded_words or len(vocabs.words), len(vocabs.words))
     return VariationalTagger(encoder, len(vocabs.tags), decoded, config.latent, config.y_dim, config.z_dim,
                              config.decoder_hidden, config.classifier_on, config.variational,
-                             config.decoder_precision)
+                             config.decoder_precision, config.decoder, config.decoder_noise)
 
 
 def trains_on_unlabeled(config: RunConfig, split: LabeledSplit) -> bool:

@@ -39,7 +39,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 targets: torch.Tensor, dtype: torch.dtype | None) -> torch.Tensor:
         rows = inputs.shape[0]
         inputs_op, weight_op = _operand(inputs, dtype), weight if dtype is None else weight.to(dtype)
-        logits = (inputs_op @ weight_op.t())[:rows].to(inputs.dtype).add_(bias)
+        logits = (inputs_op @ weight_op.t())[:rows].to(inputs.dtype)
+        if bias is not None:
+            logits.add_(bias)
         logits.sub_(logits.amax(dim=1, keepdim=True))
         picked = logits.gather(1, targets.unsqueeze(1)).squeeze(1)
         exps = logits.exp_()  # exp(logit - max), the softmax numerators
@@ -59,16 +61,16 @@ class _LinearCrossEntropy(torch.autograd.Function):
             grad_inputs = (grad_op @ weight_op)[: exps.shape[0]].to(exps.dtype)
         if ctx.needs_input_grad[1]:
             grad_weight = (grad_op.t() @ inputs_op).to(exps.dtype)  # padded rows are zero in both
-        if ctx.needs_input_grad[2]:
+        if ctx.needs_input_grad[2]:  # False when there is no bias
             grad_bias = grad_logits.sum(0)
         return grad_inputs, grad_weight, grad_bias, None, None
 
 
-def linear_cross_entropy(inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
+def linear_cross_entropy(inputs: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                          targets: torch.Tensor, precision: str = "float32") -> torch.Tensor:
     """``cross_entropy(inputs @ weight.T + bias, targets, reduction="none")``: the negative
     log-likelihood of each row's target, (N,) for float32 inputs (N, D), weight (V, D), bias
-    (V,), targets (N,) int64 in [0, V); ``precision`` of the matrix products: "float32" or
+    (V,) or None, targets (N,) int64 in [0, V); ``precision`` of the matrix products: "float32" or
     "bfloat16"."""
     if inputs.dim() != 2 or targets.shape != inputs.shape[:1]:
         raise ValueError(f"inputs must be (N, D) and targets (N,); got {tuple(inputs.shape)} and {tuple(targets.shape)}")

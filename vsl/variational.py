@@ -35,6 +35,7 @@ from vsl.latent import GaussianHead, reparameterize
 from vsl.linear_softmax import PRECISIONS, linear_cross_entropy
 
 LATENT_STRUCTURES = ("gauss", "flat", "hier")
+DECODERS = ("free", "tied")
 
 
 @dataclass
@@ -49,26 +50,56 @@ class Posterior:
 
 class Decoder(nn.Module):
     """p(x_t | .): two ReLU hidden layers, then a softmax over the decoded vocabulary
-    (sec. 3; the authors' Linear-ReLU-Linear-ReLU-Linear)."""
+    (sec. 3; the authors' Linear-ReLU-Linear-ReLU-Linear).
 
-    def __init__(self, in_dim: int, hidden: int, n_words: int, precision: str = "float32"):
+    ``tied_dim=None`` gives the free decoder: its last layer maps to the ``n_words`` logits
+    with its own weights and bias. ``tied_dim=d`` gives the authors' code's decoder: the last
+    layer maps to a d-dimensional vector whose dot products with the (frozen) input word
+    embeddings are the logits, with no bias; the embedding matrix is passed to :meth:`logits`
+    and :meth:`nll`, so it is stored once, with the encoder. In training, Gaussian noise of
+    standard deviation ``noise`` is added to the vector that enters the vocabulary product
+    (the tied vector, or the free decoder's last hidden layer), as the authors' code adds
+    unit-variance noise to its decoder vector.
+    """
+
+    def __init__(self, in_dim: int, hidden: int, n_words: int, precision: str = "float32",
+                 tied_dim: int | None = None, noise: float = 0.0):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
-                                 nn.Linear(hidden, n_words))
+                                 nn.Linear(hidden, n_words if tied_dim is None else tied_dim))
         if precision not in PRECISIONS:
             raise ValueError(f"decoder precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+        if noise < 0:
+            raise ValueError(f"decoder noise must be >= 0; got {noise}")
         self.precision = precision  # of the vocabulary matmuls (see vsl.linear_softmax)
+        self.n_words, self.tied, self.noise = n_words, tied_dim is not None, noise
 
-    def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        """Word logits (N, n_words) for latents (N, in_dim)."""
-        return self.net(latent)
-
-    def nll(self, latent: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
-        """-log p(x = words | latent), (N,), by the fused linear softmax cross-entropy."""
-        *hidden, output = self.net
-        for layer in hidden:
+    def _product_input(self, latent: torch.Tensor):
+        """The vector that enters the vocabulary product (noised in training), and that
+        product's weight and bias (``None`` for the tied decoder, which reads ``tied``)."""
+        layers = list(self.net) if self.tied else list(self.net)[:-1]
+        for layer in layers:
             latent = layer(latent)
-        return linear_cross_entropy(latent, output.weight, output.bias, words, self.precision)
+        if self.training and self.noise > 0:
+            latent = latent + self.noise * torch.randn_like(latent)
+        return latent
+
+    def _output(self, tied: torch.Tensor | None):
+        if not self.tied:
+            return self.net[-1].weight, self.net[-1].bias
+        if tied is None:
+            raise ValueError("a tied decoder needs the word embedding matrix")
+        return tied[: self.n_words], None
+
+    def logits(self, latent: torch.Tensor, tied: torch.Tensor | None = None) -> torch.Tensor:
+        """Word logits (N, n_words) for latents (N, in_dim)."""
+        weight, bias = self._output(tied)
+        return nn.functional.linear(self._product_input(latent), weight, bias)
+
+    def nll(self, latent: torch.Tensor, words: torch.Tensor, tied: torch.Tensor | None = None) -> torch.Tensor:
+        """-log p(x = words | latent), (N,), by the fused linear softmax cross-entropy."""
+        weight, bias = self._output(tied)
+        return linear_cross_entropy(self._product_input(latent), weight, bias, words, self.precision)
 
 
 class VariationalTagger(nn.Module):
@@ -79,12 +110,14 @@ class VariationalTagger(nn.Module):
     affordable on large raw-text vocabularies. ``classifier_on="z"`` puts the classifier on z
     (the paper's Table 3 ablation for Hier). ``variational=False`` gives the deterministic
     counterpart of Table 4: no sampling and no KL term. ``decoder_precision`` ("float32" or
-    "bfloat16") is the arithmetic of the decoder's vocabulary matmuls.
+    "bfloat16") is the arithmetic of the decoder's vocabulary matmuls. ``decoder`` "free" or
+    "tied" and ``decoder_noise`` choose the output layer and its training noise (:class:`Decoder`).
     """
 
     def __init__(self, encoder: SentenceEncoder, n_tags: int, decoded_words: int, latent: str = "hier",
                  y_dim: int = 25, z_dim: int = 100, decoder_hidden: int = 100, classifier_on: str | None = None,
-                 variational: bool = True, decoder_precision: str = "float32"):
+                 variational: bool = True, decoder_precision: str = "float32", decoder: str = "free",
+                 decoder_noise: float = 0.0):
         super().__init__()
         if latent not in LATENT_STRUCTURES:
             raise ValueError(f"latent {latent!r} is not one of {', '.join(LATENT_STRUCTURES)}")
@@ -100,8 +133,11 @@ class VariationalTagger(nn.Module):
             self.heads["y"] = GaussianHead(h, y_dim)
         self.dims = {"y": y_dim, "z": z_dim}
         self.decoded_words = decoded_words
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder {decoder!r} is not one of {', '.join(DECODERS)}")
+        tied_dim = encoder.embedding.words.embedding_dim if decoder == "tied" else None
         self.decoder = Decoder(y_dim + z_dim if latent == "flat" else z_dim, decoder_hidden, decoded_words,
-                               decoder_precision)
+                               decoder_precision, tied_dim, decoder_noise)
         self.classifier = nn.Linear(self.dims[classifier_on], n_tags)
         self._elbo = TraceMeanField_ELBO()
 
@@ -129,7 +165,7 @@ class VariationalTagger(nn.Module):
         latent = self.decoder_input(values)[batch.mask]  # real tokens only: padding costs no softmax
         targets = self.decoded_targets(batch.words[batch.mask])
         nll = latent.new_zeros(batch.words.shape)
-        nll[batch.mask] = self.decoder.nll(latent, targets)
+        nll[batch.mask] = self.decoder.nll(latent, targets, self.encoder.embedding.words.weight)
         return nll
 
     # pyro model and guide ----------------------------------------------------------------

@@ -9,7 +9,7 @@ import numpy as np
 from pathlib import Path
 
 from vsl.data.readers import Sentence, read_raw
-from vsl.data.registry import Corpus, load_dataset, normalize_sentences, resolve_dataset
+from vsl.data.registry import Corpus, find_data_root, load_dataset, normalize_sentences, resolve_dataset
 from vsl.errors import DatasetNotFoundError, SettingError
 
 
@@ -43,11 +43,18 @@ def split_train(train: list[Sentence], labeled_fraction: float, unlabeled_fracti
 def raw_text(corpus: Corpus, source: str = "auto", data_root=None) -> list[Sentence]:
     """Unlabeled sentences to add to a split: ``auto`` (or ``none``) the corpus's own raw text
     (tweets for Twitter, nothing otherwise); a dataset name, that dataset's training text and
-    raw text; a file, its lines tokenized as the corpus's raw text is."""
+    raw text; a file (a path, or one relative to the data root such as
+    ``raw_text/en_tweets/tweeteval_other.txt``), its lines tokenized as the corpus's raw text is."""
     if source in ("auto", "none"):
         return corpus.raw
-    if Path(source).is_file():
-        return normalize_sentences(read_raw(source, corpus.spec.tokenizer))
+    path = Path(source)
+    if not path.is_file() and not path.is_absolute():
+        try:
+            path = find_data_root(data_root) / source
+        except DatasetNotFoundError:
+            pass
+    if path.is_file():
+        return normalize_sentences(read_raw(path, corpus.spec.tokenizer))
     try:
         other = load_dataset(resolve_dataset(source, data_root))
     except DatasetNotFoundError as err:
