@@ -3,6 +3,7 @@ configs that exist."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import yaml
 
 from hmm.config import HmmConfig
 from vsl.config import RunConfig
+from vsl.errors import VslError
 from vsl.experiment import check_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,3 +49,23 @@ def test_a_table_row_with_unknown_keys_is_refused(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "reproduce.py"), "--table", str(table),
                            "--runs", str(tmp_path), "--dry-run"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "unknown keys ['classifier on z']" in done.stderr and str(table) in done.stderr
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("freeze_embeddings", "no", "freeze_embeddings must be true or false or null; got 'no'"),
+    ("max_steps", 20.7, "max_steps must be an integer; got 20.7"),
+    ("lr", True, "lr must be a number; got True"),
+    ("vector_text", "more.txt", "vector_text must be a list of strings"),
+    ("patience", "10", "patience must be an integer or null"),
+])
+def test_a_setting_of_the_wrong_type_is_refused_naming_file_and_key(tmp_path, key, value, expected):
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump({key: value}), encoding="utf-8")
+    with pytest.raises(VslError, match=re.escape(f"{path}: setting {expected}")):
+        RunConfig.load(path)
+
+
+def test_settings_of_the_right_type_load():
+    config = RunConfig.from_dict({"lr": 1, "patience": None, "freeze_embeddings": False,
+                                  "vector_text": ["a.txt", "ptb"], "unlabeled_weight": 0.5})
+    assert config.lr == 1 and config.vector_text == ["a.txt", "ptb"] and config.freeze_embeddings is False

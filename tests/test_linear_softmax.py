@@ -68,3 +68,17 @@ def test_unknown_precision_is_refused():
         linear_cross_entropy(torch.randn(2, 3), torch.randn(4, 3), torch.randn(4), torch.zeros(2, dtype=torch.long),
                              "float16")
 
+
+
+def test_without_bias_matches_a_linear_layer_without_bias_and_leaves_a_frozen_weight_alone():
+    torch.manual_seed(2)
+    inputs = torch.randn(6, 4, requires_grad=True)
+    weight = torch.randn(20, 4)  # frozen: no gradient is asked for it
+    targets = torch.randint(0, 20, (6,))
+    ours = linear_cross_entropy(inputs, weight, None, targets)
+    theirs = torch.nn.functional.cross_entropy(inputs @ weight.t(), targets, reduction="none")
+    torch.testing.assert_close(ours, theirs)
+    (grad,) = torch.autograd.grad(ours.sum(), inputs)
+    (expected,) = torch.autograd.grad(theirs.sum(), inputs)
+    torch.testing.assert_close(grad, expected)
+    assert weight.grad is None

@@ -3,6 +3,7 @@ config."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -12,7 +13,9 @@ import pytest
 import yaml
 
 from vsl.checkpoint import load_model
-from vsl.errors import VslError
+from vsl.config import RunConfig
+from vsl.errors import SettingError, VslError
+from vsl.experiment import check_config, prepare_data, word_vectors
 from vsl.provenance import SEGMENTS, code_version, describe_code, record_segment, run_source
 from vsl.train import StopRequest
 
@@ -237,3 +240,18 @@ def test_resume_refuses_new_settings(tmp_path):
     assert done.returncode == 2 and "--resume takes the run's saved settings" in done.stderr
     done = subprocess.run([sys.executable, str(SCRIPT), "--resume", str(tmp_path)], capture_output=True, text=True)
     assert done.returncode == 2 and "config.json: missing" in done.stderr
+
+
+def test_vector_text_adds_raw_text_to_the_skipgram_corpus_only(tmp_path, twitter_folder, monkeypatch):
+    monkeypatch.setenv("VSL_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "tweets.txt").write_text("zyxwvut is here\nzyxwvut again lol\n", encoding="utf-8")
+    config = RunConfig(data=str(twitter_folder), format="twitter", data_root=str(tmp_path), word_dim=8,
+                       skipgram_epochs=1, vector_text=["more/tweets.txt"])  # a path under the data root
+    data = prepare_data(config)
+    corpus, split = data.corpus, data.split
+    assert "zyxwvut" in word_vectors(config, corpus, split)
+    assert "zyxwvut" not in word_vectors(dataclasses.replace(config, vector_text=[]), corpus, split)
+    assert "zyxwvut" not in data.vocabs.words and len(split.unlabeled) == 0  # vectors only
+    with pytest.raises(SettingError, match="vector_text"):
+        check_config(dataclasses.replace(config, vector_text=["auto"]))

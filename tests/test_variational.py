@@ -48,6 +48,62 @@ def test_pyro_loss_equals_closed_form(latent, twitter_slice, twitter_collator):
     assert model.heads["z"].linear.weight.grad.abs().sum() > 0
 
 
+def _frozen_tagger(collate, **kwargs):
+    torch.manual_seed(0)
+    vocabs = collate.vocabs
+    encoder = build_encoder(len(vocabs.words), len(vocabs.chars), word_dim=12, char_dim=6, char_hidden=6, hidden=16,
+                            pretrained=torch.randn(len(vocabs.words), 12), freeze=True)
+    return VariationalTagger(encoder, len(vocabs.tags), 40, "hier", y_dim=5, z_dim=7, decoder_hidden=11, **kwargs)
+
+
+def test_tied_decoder_reads_the_frozen_input_embeddings_and_has_no_bias(twitter_slice, twitter_collator):
+    model = _frozen_tagger(twitter_collator, decoder="tied")
+    embeddings = model.encoder.embedding.words.weight
+    assert model.decoder.net[-1].out_features == 12  # a vector in the embedding space, not logits
+    assert not any(p is embeddings for p in model.decoder.parameters())  # stored once, with the encoder
+    assert sum(p.numel() for p in model.decoder.parameters()) == 7 * 11 + 11 + 11 * 11 + 11 + 11 * 12 + 12  # z -> 11 -> 11 -> 12
+    latent = torch.randn(9, 7)
+    vector = model.decoder.net(latent)
+    torch.testing.assert_close(model.decoder.logits(latent, embeddings), vector @ embeddings[:40].t())
+    batch = twitter_collator(twitter_slice[0][:4], range(4))
+    objective = _objective(model, twitter_slice[0], []).train()
+    objective.parts_loss([("labeled", batch, 1.0)], beta=0.5).backward()
+    assert embeddings.grad is None and model.decoder.net[-1].weight.grad.abs().sum() > 0
+
+
+def test_free_decoder_has_its_own_biased_output_layer(twitter_collator):
+    model = _frozen_tagger(twitter_collator)
+    assert model.decoder.net[-1].out_features == 40 and model.decoder.net[-1].bias is not None
+    latent = torch.randn(3, 7)
+    torch.testing.assert_close(model.decoder.logits(latent), model.decoder.net(latent))
+
+
+@pytest.mark.parametrize("decoder", ["free", "tied"])
+def test_decoder_noise_only_in_training_and_only_when_set(decoder, twitter_collator):
+    embeddings = None
+    for noise, noisy in ((0.0, False), (1.0, True)):
+        model = _frozen_tagger(twitter_collator, decoder=decoder, decoder_noise=noise)
+        embeddings = model.encoder.embedding.words.weight
+        latent, words = torch.randn(8, 7), torch.randint(0, 40, (8,))
+        model.train()
+        first, second = (model.decoder.nll(latent, words, embeddings) for _ in range(2))
+        assert (not torch.equal(first, second)) == noisy
+        model.eval()
+        torch.testing.assert_close(model.decoder.nll(latent, words, embeddings),
+                                   model.decoder.nll(latent, words, embeddings), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="noise"):
+        _frozen_tagger(twitter_collator, decoder=decoder, decoder_noise=-1.0)
+
+
+def test_reconstructed_vocabulary_is_the_configured_size(twitter_collator):
+    for decoder in ("free", "tied"):
+        model = _frozen_tagger(twitter_collator, decoder=decoder)
+        words = torch.tensor([0, 5, 39, 40, len(twitter_collator.vocabs.words) - 1])
+        assert model.decoded_targets(words).tolist() == [0, 5, 39, 1, 1]
+        logits = model.decoder.logits(torch.randn(2, 7), model.encoder.embedding.words.weight)
+        assert logits.shape == (2, 40)
+
+
 def test_posterior_shapes_and_sample_versus_mean(twitter_slice, twitter_collator):
     model = _tagger(twitter_collator)
     batch = twitter_collator(twitter_slice[0][:4], range(4))

@@ -4,6 +4,8 @@ by command-line flags; saved beside every model so that a run can be repeated fr
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,9 +29,16 @@ class Settings:
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "config"):
+        """The settings in ``values``, each checked against its declared type (a bool is a
+        bool, an integer an integer, a float any number that is not a bool); a VslError names
+        ``source``, the key and what was expected."""
         unknown = sorted(set(values) - set(cls.field_names()))
         if unknown:
             raise VslError(f"{source}: unknown settings {', '.join(unknown)}")
+        hints = typing.get_type_hints(cls)
+        for name, value in values.items():
+            if not _fits(value, hints[name]):
+                raise VslError(f"{source}: setting {name} must be {_describe(hints[name])}; got {value!r}")
         return cls(**values)
 
     @classmethod
@@ -68,6 +77,32 @@ class Settings:
         parsed ``args`` that names a setting and is not ``None``."""
         base = cls.load(path) if path else cls()
         return base.replace(**{name: getattr(args, name) for name in cls.field_names() if hasattr(args, name)})
+
+
+def _fits(value, expected) -> bool:
+    """Whether ``value`` (as YAML or JSON gives it) is of the annotated type ``expected``."""
+    if isinstance(expected, types.UnionType) or typing.get_origin(expected) is typing.Union:
+        return any(_fits(value, option) for option in typing.get_args(expected))
+    if expected is type(None):
+        return value is None
+    if typing.get_origin(expected) is list:
+        (item,) = typing.get_args(expected)
+        return isinstance(value, list) and all(_fits(v, item) for v in value)
+    if expected is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if expected is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, expected)
+
+
+def _describe(expected) -> str:
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+             type(None): "null"}
+    if isinstance(expected, types.UnionType) or typing.get_origin(expected) is typing.Union:
+        return " or ".join(_describe(option) for option in typing.get_args(expected))
+    if typing.get_origin(expected) is list:
+        return f"a list of {_describe(typing.get_args(expected)[0]).split(' ', 1)[-1]}s"
+    return names.get(expected, getattr(expected, "__name__", str(expected)))
 
 
 def require_positive(**values) -> None:
