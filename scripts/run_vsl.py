@@ -65,6 +65,8 @@ def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool]:
     parser.add_argument("--embeddings", help="word2vec (text/binary) or GloVe file; default: skip-gram on the task's text")
     parser.add_argument("--vector-text", nargs="+", metavar="SOURCE",
                         help="more raw text for the skip-gram vectors: files (one sentence a line) or dataset names")
+    parser.add_argument("--vector-text-tokenizer", choices=("whitespace", "tweet", "treebank"),
+                        help="tokenizer of the --vector-text files (default: the dataset's raw-text one)")
     parser.add_argument("--freeze-embeddings", action=argparse.BooleanOptionalAction, default=None,
                         help="keep the pretrained word vectors fixed (default: tuned for the baseline)")
     parser.add_argument("--max-steps", type=int)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from vsl.data.readers import (READERS, Sentence, read_conll2003, read_conllu, read_ptb, read_raw,
-                              read_twitter, tokenize_tweet)
+                              read_twitter, tokenize_treebank, tokenize_tweet)
 from vsl.data.tagging import iob1_to_bioes, normalize_word
 from vsl.errors import DataFormatError, VslError
 
@@ -340,3 +340,11 @@ def test_tweet_tokenizer_drops_leftover_variation_selectors():
 
     assert tokenize_tweet("love it \ufe0f \ufe0f #blessed") == ["love", "it", "#blessed"]
     assert tokenize_tweet("so\u200dgood") == ["sogood"]
+
+
+def test_treebank_tokenizer_splits_news_text_as_conll2003_and_wsj_are_split(tmp_path):
+    assert tokenize_treebank("Exports rose 5.93 pct, U.S. officials don't say.") == \
+        ["Exports", "rose", "5.93", "pct", ",", "U.S.", "officials", "do", "n't", "say", "."]
+    path = tmp_path / "news.txt"
+    path.write_text("Prices fell, traders said.\n", encoding="utf-8")
+    assert read_raw(path, "treebank") == [Sentence(("Prices", "fell", ",", "traders", "said", "."))]

@@ -134,6 +134,7 @@ class RunConfig(Settings):
     # more raw text for the skip-gram vectors only, beside the run's own training text: files
     # (one sentence per line, tokenized as the dataset's raw text) or dataset names
     vector_text: list[str] = field(default_factory=list)
+    vector_text_tokenizer: str | None = None  # None: the dataset's raw-text tokenizer; or tweet, treebank, whitespace
     skipgram_epochs: int = 5
     skipgram_window: int = 5
     freeze_embeddings: bool | None = None  # None: tuned for the baseline, frozen for VSL

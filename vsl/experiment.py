@@ -25,7 +25,7 @@ from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_json, descr
                             load_tensors, load_training_checkpoint, load_weights, save_metadata, save_tensors)
 from vsl.config import RunConfig, require_positive
 from vsl.data.batching import BatchStream, Collator
-from vsl.data.readers import sentence_counts
+from vsl.data.readers import TOKENIZERS, sentence_counts
 from vsl.data.registry import Corpus, load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit, make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
@@ -50,7 +50,7 @@ _POSITIVE = ("word_dim", "char_dim", "char_hidden", "hidden", "y_dim", "z_dim", 
 def check_config(config: RunConfig) -> None:
     """Refuse settings no run can use, naming the setting, before any data is read (a weight
     of 0 would make pyro's scaling fail mid-run, a size of 0 build an empty layer)."""
-    choices = {"latent": LATENTS, "decoder": DECODERS, "decoder_precision": PRECISIONS, "kl_annealing": KLAnnealing.KINDS,
+    choices = {"latent": LATENTS, "decoder": DECODERS, "vector_text_tokenizer": (None, *TOKENIZERS), "decoder_precision": PRECISIONS, "kl_annealing": KLAnnealing.KINDS,
                "classifier_on": (None, "y", "z")}
     for name, allowed in choices.items():
         if getattr(config, name) not in allowed:
@@ -115,12 +115,13 @@ class PreparedData:
 def word_vectors(config: RunConfig, corpus: Corpus, split: LabeledSplit):
     """The pretrained vectors of a run: the given file, or skip-gram on the labeled and
     unlabeled training text followed by each ``config.vector_text`` source (a raw-text file or
-    a dataset's training and raw text, read as :func:`~vsl.data.splits.raw_text` reads them)."""
+    a dataset's training and raw text, read as :func:`~vsl.data.splits.raw_text` reads them,
+    with ``config.vector_text_tokenizer`` if set)."""
     if config.embeddings:
         return load_vectors(config.embeddings)
     text = [s.words for s in split.labeled] + [s.words for s in split.unlabeled]
     for source in config.vector_text:
-        text += [s.words for s in raw_text(corpus, source, config.data_root)]
+        text += [s.words for s in raw_text(corpus, source, config.data_root, config.vector_text_tokenizer)]
     return train_skipgram(text, dim=config.word_dim, window=config.skipgram_window,
                           epochs=config.skipgram_epochs, seed=config.seed)
 

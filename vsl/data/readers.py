@@ -179,6 +179,20 @@ def tokenize_tweet(text: str) -> list[str]:
     return _tweet_tokenizer().tokenize(text.translate(_INVISIBLE))
 
 
+@lru_cache(maxsize=1)
+def _treebank_tokenizer():
+    from nltk.tokenize import TreebankWordTokenizer
+
+    return TreebankWordTokenizer()
+
+
+def tokenize_treebank(text: str) -> list[str]:
+    """Split running text (news) into Penn Treebank tokens with NLTK's ``TreebankWordTokenizer``:
+    punctuation split off ("rose," -> "rose", ","), contractions split ("don't" -> "do",
+    "n't"), as CoNLL-2003 and WSJ are tokenized. Quotes become `` and ''."""
+    return _treebank_tokenizer().tokenize(text)
+
+
 def tokenize_whitespace(text: str) -> list[str]:
     """Split pre-tokenized text on whitespace."""
     return text.split()
@@ -187,6 +201,7 @@ def tokenize_whitespace(text: str) -> list[str]:
 TOKENIZERS: dict[str, Callable[[str], list[str]]] = {
     "whitespace": tokenize_whitespace,
     "tweet": tokenize_tweet,
+    "treebank": tokenize_treebank,
 }
 
 

@@ -40,11 +40,12 @@ def split_train(train: list[Sentence], labeled_fraction: float, unlabeled_fracti
     return [train[i] for i in labeled], [Sentence(train[i].words) for i in unlabeled]
 
 
-def raw_text(corpus: Corpus, source: str = "auto", data_root=None) -> list[Sentence]:
+def raw_text(corpus: Corpus, source: str = "auto", data_root=None, tokenizer: str | None = None) -> list[Sentence]:
     """Unlabeled sentences to add to a split: ``auto`` (or ``none``) the corpus's own raw text
     (tweets for Twitter, nothing otherwise); a dataset name, that dataset's training text and
     raw text; a file (a path, or one relative to the data root such as
-    ``raw_text/en_tweets/tweeteval_other.txt``), its lines tokenized as the corpus's raw text is."""
+    ``raw_text/en_tweets/tweeteval_other.txt``), its lines tokenized as the corpus's raw text is
+    or by ``tokenizer`` (a name in :data:`~vsl.data.readers.TOKENIZERS`)."""
     if source in ("auto", "none"):
         return corpus.raw
     path = Path(source)
@@ -54,7 +55,7 @@ def raw_text(corpus: Corpus, source: str = "auto", data_root=None) -> list[Sente
         except DatasetNotFoundError:
             pass
     if path.is_file():
-        return normalize_sentences(read_raw(path, corpus.spec.tokenizer))
+        return normalize_sentences(read_raw(path, tokenizer or corpus.spec.tokenizer))
     try:
         other = load_dataset(resolve_dataset(source, data_root))
     except DatasetNotFoundError as err:
