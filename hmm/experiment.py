@@ -49,7 +49,7 @@ def build_model(config: HmmConfig, words: list[str]):
 def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
     """The model of a finished run folder, tagging new text with its state ids."""
     metadata = load_metadata(directory, "hmm")
-    config = HmmConfig.from_dict(metadata.config, str(Path(directory) / "config.json")).resolved()
+    config = HmmConfig.from_saved(metadata.config, str(Path(directory) / "config.json")).resolved()
     vocabs = Vocabularies.from_dict(metadata.vocabs)
     model = load_weights(build_model(config, vocabs.words.items), Path(directory) / "model.pt")
     model.to(device).eval()

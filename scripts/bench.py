@@ -132,7 +132,7 @@ def measure_resumed(run: str, steps: int, warmup: int, repeats: int, data_root: 
     """The steps that follow the VSL run ``run``'s last.pt, set up as ``run_vsl.py --resume``
     sets them up (same settings, data, vocabulary, optimizer state and priors)."""
     saved = load_metadata(run)
-    config = RunConfig.from_dict(saved.config, f"{run}/config.json").replace(data_root=data_root)
+    config = RunConfig.from_saved(saved.config, f"{run}/config.json").replace(data_root=data_root)
     data, split, _, objective = set_up_training(config)
     stream = training_batches(config, split, Collator(data.vocabs))
     optimizer = make_optimizer(objective, config.lr)

@@ -79,7 +79,7 @@ def ensure_run(row: str, folder: Path, dataset: dict, extra: dict, n_tags: int, 
     resume = has_training_state(folder)
     settings_type, train = (RunConfig, run_vsl) if family == "vsl" else (HmmConfig, run_hmm)
     if resume:
-        config = settings_type.from_dict(load_resumable(folder, family).config, str(folder / "config.json"))
+        config = settings_type.from_saved(load_resumable(folder, family).config, str(folder / "config.json"))
     else:
         values = {**dataset, **settings, **extra}
         if family == "hmm":

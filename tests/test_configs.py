@@ -3,6 +3,7 @@ configs that exist."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -69,3 +70,14 @@ def test_settings_of_the_right_type_load():
     config = RunConfig.from_dict({"lr": 1, "patience": None, "freeze_embeddings": False,
                                   "vector_text": ["a.txt", "ptb"], "unlabeled_weight": 0.5})
     assert config.lr == 1 and config.vector_text == ["a.txt", "ptb"] and config.freeze_embeddings is False
+
+
+def test_a_saved_config_that_predates_a_changed_default_keeps_its_old_value(tmp_path):
+    saved = RunConfig().to_dict()
+    del saved["decoder"]  # written before the setting existed: the free decoder was the only one
+    assert RunConfig.from_saved(saved).decoder == "free"
+    assert RunConfig.from_saved({**saved, "decoder": "tied"}).decoder == "tied"
+    assert RunConfig.from_dict({}).decoder == "tied"  # a new config takes the new default
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"family": "vsl", "config": saved}), encoding="utf-8")
+    assert RunConfig.load(path).decoder == "free"

@@ -41,16 +41,29 @@ class Settings:
                 raise VslError(f"{source}: setting {name} must be {_describe(hints[name])}; got {value!r}")
         return cls(**values)
 
+    #: Settings whose default changed, with the value they had before: a saved ``config.json``
+    #: lists every setting of its time, so one that lacks a key here ran with the old value.
+    SAVED_BEFORE: typing.ClassVar[dict] = {}
+
+    @classmethod
+    def from_saved(cls, values: dict, source: str = "config.json"):
+        """The settings a run saved, read as :meth:`from_dict` reads them, with the old value
+        of each :attr:`SAVED_BEFORE` setting that the run predates."""
+        return cls.from_dict({**cls.SAVED_BEFORE, **values}, source)
+
     @classmethod
     def load(cls, path: str | Path):
-        """Read a YAML (or JSON) file of settings."""
+        """Read a YAML (or JSON) file of settings, or the ``config.json`` a run saved (its
+        settings under ``config``, read by :meth:`from_saved`)."""
         try:
             values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as err:
             raise VslError(f"{path}: cannot read config: {err}") from None
         if not isinstance(values, dict):
             raise VslError(f"{path}: a config must be a mapping of settings")
-        return cls.from_dict(values.get("config", values), str(path))
+        if isinstance(values.get("config"), dict):
+            return cls.from_saved(values["config"], str(path))
+        return cls.from_dict(values, str(path))
 
     def replace(self, **overrides):
         """A copy with the given settings changed; ``None`` values are ignored."""
@@ -68,7 +81,7 @@ class Settings:
         if given or getattr(args, "config", None) or getattr(args, "out", None):
             raise VslError("--resume takes the run's saved settings; only --threads and --device may change")
         metadata = load_resumable(args.resume, family)
-        saved = cls.from_dict(metadata.config, str(Path(args.resume) / "config.json"))
+        saved = cls.from_saved(metadata.config, str(Path(args.resume) / "config.json"))
         return saved.replace(**{name: getattr(args, name, None) for name in cls.RESUME_OVERRIDES})
 
     @classmethod
@@ -149,9 +162,9 @@ class RunConfig(Settings):
     y_dim: int = 25
     z_dim: int = 100
     decoder_hidden: int = 100
-    # p(x|.)'s output layer: "free" (its own weights and bias) or "tied" (the frozen input
-    # embedding matrix, no bias: the authors' code)
-    decoder: str = "free"
+    # p(x|.)'s output layer: "tied" (the frozen input embedding matrix, no bias: the authors'
+    # code) or "free" (its own weights and bias; the only decoder before version 0.2)
+    decoder: str = "tied"
     decoder_noise: float = 0.0  # sd of the Gaussian noise added to the decoder's output vector in training
     decoded_words: int | None = 10000  # most frequent words reconstructed; the rest as UNK; None: all
     decoder_precision: str = "float32"  # float32 | bfloat16: arithmetic of the decoder's vocabulary matmuls
@@ -178,6 +191,8 @@ class RunConfig(Settings):
     eval_batch_size: int = 100
     device: str = "cpu"
     threads: int | None = None
+
+    SAVED_BEFORE: typing.ClassVar[dict] = {"decoder": "free"}
 
     @property
     def frozen_embeddings(self) -> bool:

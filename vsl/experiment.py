@@ -247,7 +247,7 @@ def load_run(directory: str | Path, device: str = "cpu") -> tuple[torch.nn.Modul
     """The best model of a finished (or stopped) run folder in eval mode, its vocabularies and
     its metadata."""
     metadata = load_metadata(directory, "vsl")
-    config = RunConfig.from_dict(metadata.config, str(Path(directory) / "config.json"))
+    config = RunConfig.from_saved(metadata.config, str(Path(directory) / "config.json"))
     vocabs = Vocabularies.from_dict(metadata.vocabs)
     model = load_weights(build_model(config, vocabs), Path(directory) / "best.pt")
     return model.to(device).eval(), vocabs, metadata
