@@ -50,8 +50,9 @@ _POSITIVE = ("word_dim", "char_dim", "char_hidden", "hidden", "y_dim", "z_dim", 
 def check_config(config: RunConfig) -> None:
     """Refuse settings no run can use, naming the setting, before any data is read (a weight
     of 0 would make pyro's scaling fail mid-run, a size of 0 build an empty layer)."""
-    choices = {"latent": LATENTS, "decoder": DECODERS, "vector_text_tokenizer": (None, *TOKENIZERS), "decoder_precision": PRECISIONS, "kl_annealing": KLAnnealing.KINDS,
-               "classifier_on": (None, "y", "z")}
+    choices = {"latent": LATENTS, "decoder": DECODERS, "decoder_precision": PRECISIONS,
+               "kl_annealing": KLAnnealing.KINDS, "classifier_on": (None, "y", "z"),
+               "vector_text_tokenizer": (None, *TOKENIZERS)}
     for name, allowed in choices.items():
         if getattr(config, name) not in allowed:
             raise SettingError(f"{name} {getattr(config, name)!r} is not one of "
