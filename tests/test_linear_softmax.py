@@ -69,7 +69,6 @@ def test_unknown_precision_is_refused():
                              "float16")
 
 
-
 def test_without_bias_matches_a_linear_layer_without_bias_and_leaves_a_frozen_weight_alone():
     torch.manual_seed(2)
     inputs = torch.randn(6, 4, requires_grad=True)

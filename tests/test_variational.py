@@ -80,7 +80,6 @@ def test_free_decoder_has_its_own_biased_output_layer(twitter_collator):
 
 @pytest.mark.parametrize("decoder", ["free", "tied"])
 def test_decoder_noise_only_in_training_and_only_when_set(decoder, twitter_collator):
-    embeddings = None
     for noise, noisy in ((0.0, False), (1.0, True)):
         model = _frozen_tagger(twitter_collator, decoder=decoder, decoder_noise=noise)
         embeddings = model.encoder.embedding.words.weight

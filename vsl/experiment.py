@@ -60,7 +60,7 @@ def check_config(config: RunConfig) -> None:
     if config.latent == "gauss" and config.classifier_on == "y":
         raise SettingError("classifier_on y: VSL-G (latent gauss) has only z")
     require_positive(**{name: getattr(config, name) for name in _POSITIVE})
-    for name in ("unlabeled_limit", "kl_warmup"):
+    for name in ("unlabeled_limit", "kl_warmup", "decoder_noise"):
         if getattr(config, name) is not None and getattr(config, name) < 0:
             raise SettingError(f"{name} must be >= 0; got {getattr(config, name)}")
     if config.decoded_words == 1 or (config.decoded_words or 0) < 0:
@@ -70,8 +70,6 @@ def check_config(config: RunConfig) -> None:
         raise SettingError(f"patience must be positive (or null for none); got {config.patience}")
     if any(source in ("auto", "none") for source in config.vector_text):
         raise SettingError("vector_text takes raw-text files or dataset names; the run's own text is always in")
-    if config.decoder_noise < 0:
-        raise SettingError(f"decoder_noise must be >= 0; got {config.decoder_noise}")
     if not 0 <= config.dropout < 1:
         raise SettingError(f"dropout must be in [0, 1); got {config.dropout}")
 

@@ -75,8 +75,8 @@ class Decoder(nn.Module):
         self.n_words, self.tied, self.noise = n_words, tied_dim is not None, noise
 
     def _product_input(self, latent: torch.Tensor):
-        """The vector that enters the vocabulary product (noised in training), and that
-        product's weight and bias (``None`` for the tied decoder, which reads ``tied``)."""
+        """The vector that enters the vocabulary product: the tied decoder's output, or the free
+        decoder's last hidden layer; noised in training when ``noise`` is set."""
         layers = list(self.net) if self.tied else list(self.net)[:-1]
         for layer in layers:
             latent = layer(latent)
@@ -85,6 +85,8 @@ class Decoder(nn.Module):
         return latent
 
     def _output(self, tied: torch.Tensor | None):
+        """The vocabulary product's weight and bias: the free decoder's last layer, or the first
+        ``n_words`` rows of the embedding matrix ``tied`` and no bias."""
         if not self.tied:
             return self.net[-1].weight, self.net[-1].bias
         if tied is None:
