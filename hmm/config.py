@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from hmm.models import EMISSIONS, TRANSITIONS
 from hmm.train import LOSS_SCALES
-from vsl.config import Settings, require_positive
+from vsl.config import Settings, check_placement, require_positive
 from vsl.errors import SettingError
 
 MODELS = ("hmm", "nhmm")
@@ -91,6 +91,7 @@ class HmmConfig(Settings):
             raise SettingError(f"hidden_layers must be >= 0; got {self.hidden_layers}")
         if self.max_sentences is not None and self.max_sentences < 1:
             raise SettingError(f"max_sentences must be positive; got {self.max_sentences}")
+        check_placement(self.seed, self.threads, self.device)
         if self.semi_supervised and self.model != "nhmm":
             raise SettingError("semi-supervised training is for the neural HMM (--model nhmm)")
         max_length = self.max_length if self.max_length and self.max_length > 0 else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -35,6 +36,7 @@ from vsl.experiment import configure_cpu, seed_everything
 from vsl.train import TrainedTagger, stop_requested
 from vsl.metrics import accuracy, cluster_scores
 from vsl.provenance import code_version, record_segment
+from vsl.run_folder import claim_run_folder
 
 
 def build_model(config: HmmConfig, words: list[str]):
@@ -180,11 +182,13 @@ def probe(config: HmmConfig, model, new_model: Callable[[], object], fit: Callab
 
 
 def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: str | None = None,
-        resume: bool = False, should_stop: Callable[[], bool] | None = None) -> dict | None:
+        resume: bool = False, should_stop: Callable[[], bool] | None = None, overwrite: bool = False) -> dict | None:
     """Load, train, tag the test split, score, and write the run's files into ``out_dir``;
     ``resume=True`` continues a stopped neural-HMM run from its ``last.pt`` (or, stopped while
     probing, its ``probes.pt``); ``should_stop`` ends training early (see :func:`train`), with no
-    results written.
+    results written. A folder that holds an earlier run is refused unless ``resume`` or
+    ``overwrite`` (which empties it first), as is one another run is writing
+    (:func:`vsl.run_folder.claim_run_folder`).
 
     Started by ``torchrun``, the processes train one neural HMM data-parallel
     (:mod:`vsl.distributed`); rank 0 tags, scores, writes and returns the results, the other
@@ -193,7 +197,8 @@ def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: 
     with process_group(config.device) as cluster:
         if cluster.distributed and (config.model != "nhmm" or resume):
             raise VslError("torchrun trains the neural HMM from the start; Baum-Welch and --resume run in one process")
-        return _run(config, Path(out_dir), progress and cluster.main, command, cluster, resume, should_stop)
+        with claim_run_folder(out_dir, resume, overwrite) if cluster.main else nullcontext():
+            return _run(config, Path(out_dir), progress and cluster.main, command, cluster, resume, should_stop)
 
 
 def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, cluster: Cluster,

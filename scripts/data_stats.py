@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 
+from vsl.config import check_seed
 from vsl.data.readers import sentence_counts
 from vsl.data.registry import SPLITS, load_dataset, resolve_dataset
 from vsl.data.splits import make_split
@@ -51,6 +52,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     try:
+        check_seed(args.seed)
         stats = dataset_stats(args.data, args.data_root, args.fmt, args.labeled_fraction,
                               args.unlabeled_fraction, args.seed)
     except VslError as err:

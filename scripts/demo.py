@@ -3,7 +3,7 @@
 as unlabeled data) on Twitter POS and print their dev/test accuracy side by side.
 
 Fetches the freely licensed datasets into ./data first when no data root is found.
-    scripts/demo.py [--max-steps 1500] [--out runs/demo]
+    scripts/demo.py [--max-steps 1500] [--out runs/demo]   (replaces the runs of an earlier demo there)
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
         config = RunConfig(data=args.data, format=args.format, seed=args.seed, max_steps=args.max_steps,
                            eval_every=min(250, args.max_steps), **settings)
         print(f"training {name} on {args.data} for {args.max_steps} steps", flush=True)
-        results = run(config, Path(args.out) / settings["latent"])
+        results = run(config, Path(args.out) / settings["latent"], overwrite=True)
         rows.append((name, results["dev"]["accuracy"], results["test"]["accuracy"], results["best_step"]))
     print(f"\n{'model':<20} {'dev acc':>8} {'test acc':>9} {'best step':>10}")
     for name, dev, test, step in rows:

@@ -99,7 +99,8 @@ def run_command(config: Path, seed: int, out: Path, threads: int | None) -> list
     limits = ["--threads", str(threads)] if threads else []
     if has_training_state(out):  # stopped or killed part-way: continue it
         return [sys.executable, str(script), "--resume", str(out), *limits, "--no-progress"]
-    return [sys.executable, str(script), *start_arguments(config, seed, out), *limits, "--no-progress"]
+    restart = ["--overwrite"] if out.exists() else []  # an earlier try that left nothing to continue from
+    return [sys.executable, str(script), *start_arguments(config, seed, out), *restart, *limits, "--no-progress"]
 
 
 def progress_of(run: Path) -> str:

@@ -38,10 +38,12 @@ from vsl.errors import VslError
 from vsl.train import StopRequest
 
 
-def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool, bool]:
+def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool, bool, bool]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML/JSON file of settings")
     parser.add_argument("--resume", metavar="OUT", help="continue the neural-HMM run in OUT from its last.pt")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run already in --out (its files are removed first)")
     parser.add_argument("--out", help="output folder (default runs/hmm-<data>-<model>-s<seed>)")
     parser.add_argument("--data", help="wsj, twitter, ud/<Treebank>[@version] or a folder")
     parser.add_argument("--data-root", help="folder holding the datasets")
@@ -76,22 +78,25 @@ def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool, bool]:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    if args.resume and args.overwrite:
+        parser.error("--resume continues the run in OUT, --overwrite replaces it: give one")
     if args.resume:
         try:
             config = HmmConfig.for_resume(args, "hmm")
         except VslError as err:
             parser.error(str(err))
-        return config, args.resume, not args.no_progress, True
-    return HmmConfig.from_command_line(args.config, args), args.out, not args.no_progress, False
+        return config, args.resume, not args.no_progress, True, False
+    return HmmConfig.from_command_line(args.config, args), args.out, not args.no_progress, False, args.overwrite
 
 
 def main(argv=None) -> int:
     stop = StopRequest().install()
     try:
-        config, out, progress, resume = parse_args(argv)
+        config, out, progress, resume, overwrite = parse_args(argv)
         out = out or f"runs/hmm-{config.data.replace('/', '_')}-{config.model}-s{config.seed}"
         command = " ".join(["scripts/run_hmm.py", *(sys.argv[1:] if argv is None else argv)])
-        results = run(config, out, progress=progress, command=command, resume=resume, should_stop=stop)
+        results = run(config, out, progress=progress, command=command, resume=resume, should_stop=stop,
+                      overwrite=overwrite)
     except VslError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

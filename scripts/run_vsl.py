@@ -27,11 +27,13 @@ from vsl.errors import VslError
 from vsl.experiment import LATENTS, run
 from vsl.train import StopRequest
 
-def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool]:
+def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool, bool]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="YAML/JSON file of settings")
     parser.add_argument("--out", default=None, help="output folder (default runs/<data>-<latent>-s<seed>)")
     parser.add_argument("--resume", metavar="OUT", help="continue the run in OUT from its last.pt")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run already in --out (its files are removed first)")
     parser.add_argument("--latent", choices=LATENTS,
                         help="none = BiGRU baseline; gauss = VSL-G; flat = VSL-GG-Flat; hier = VSL-GG-Hier")
     parser.add_argument("--data", help="twitter, conll2003, wsj, ud/<Treebank>[@version] or a folder")
@@ -83,25 +85,28 @@ def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool]:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    if args.resume and args.overwrite:
+        parser.error("--resume continues the run in OUT, --overwrite replaces it: give one")
     if args.resume:
         try:
             config = RunConfig.for_resume(args, "vsl")
         except VslError as err:
             parser.error(str(err))
-        return config, args.resume, not args.no_progress, True
+        return config, args.resume, not args.no_progress, True, False
     config = RunConfig.from_command_line(args.config, args)
     if config.decoded_words == 0:
         config = dataclasses.replace(config, decoded_words=None)
     out = args.out or f"runs/{config.data.replace('/', '_')}-{config.latent}-s{config.seed}"
-    return config, out, not args.no_progress, False
+    return config, out, not args.no_progress, False, args.overwrite
 
 
 def main(argv=None) -> int:
-    config, out, progress, resume = parse_args(argv)
+    config, out, progress, resume, overwrite = parse_args(argv)
     stop = StopRequest().install()
     try:
         command = " ".join(["scripts/run_vsl.py", *(sys.argv[1:] if argv is None else argv)])
-        results = run(config, out, progress=progress, command=command, resume=resume, should_stop=stop)
+        results = run(config, out, progress=progress, command=command, resume=resume, should_stop=stop,
+                      overwrite=overwrite)
     except VslError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -18,8 +18,10 @@ from __future__ import annotations
 import argparse
 import sys
 from contextlib import ExitStack
+from pathlib import Path
 
 from vsl.checkpoint import load_metadata
+from vsl.config import check_device, require_positive
 from vsl.data.readers import TOKENIZERS
 from vsl.data.textio import (INPUT_FORMATS, OUTPUT_FORMATS, TSV_HEADER, chunks, read_sentences, utf8_lines,
                              write_tagged)
@@ -35,6 +37,14 @@ def load_tagger(directory: str, device: str):
     return load_trained(directory, device)
 
 
+def check_arguments(args) -> None:
+    """Refuse arguments that would tag nothing or destroy the input, before the model loads."""
+    require_positive(batch_size=args.batch_size, chunk=args.chunk)
+    check_device(args.device)
+    if args.output and args.input != "-" and Path(args.output).resolve() == Path(args.input).resolve():
+        raise VslError(f"--output {args.output} is the input file; writing it would erase the text to tag")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="a run folder (config.json, vocab.json and weights)")
@@ -47,6 +57,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     try:
+        check_arguments(args)
         tagger = load_tagger(args.model, args.device)
         with ExitStack() as files:
             source = sys.stdin.buffer if args.input == "-" else files.enter_context(open(args.input, "rb"))

@@ -88,6 +88,26 @@ def test_conllu_several_blank_lines_between_sentences(tmp_path):
     assert as_pairs(read_conllu(path)) == CONLLU_EXPECTED
 
 
+LINE_ENDINGS = {"bom + lf": ("\ufeff", "\n"), "bom + crlf": ("\ufeff", "\r\n"), "cr only": ("", "\r"),
+                "bom + cr only": ("\ufeff", "\r")}
+
+
+@pytest.mark.parametrize("ending", LINE_ENDINGS)
+@pytest.mark.parametrize("reader, text", [
+    (read_conllu, CONLLU),
+    (read_twitter, "@bob\t@\nlol\t!\n\nok\tA\n"),
+    (read_ptb, "The DT\ndog NN\n\nIt PRP\n"),
+    (read_conll2003, "-DOCSTART- -X- -X- O\n\nEU NNP I-NP I-ORG\nrejects VBZ I-VP O\n\nPeter NNP I-NP I-PER\n"),
+    (read_raw, "so happy today\n\nlol ok\n"),
+])
+def test_a_byte_order_mark_and_any_line_ending_read_as_plain_lf(tmp_path, reader, text, ending):
+    """A BOM is not a token and a CR-only file is not one sentence: every file reads as its plain
+    LF-ended twin does."""
+    mark, newline = LINE_ENDINGS[ending]
+    plain = reader(write(tmp_path, "plain", text))
+    assert reader(write(tmp_path, "other", mark + text.replace("\n", newline))) == plain
+
+
 # --- Twitter, PTB, CoNLL-2003, raw ---------------------------------------------------------
 
 def test_read_twitter(tmp_path):

@@ -50,6 +50,11 @@ def test_run_vsl_baseline_writes_results_and_model_and_reproduces(tmp_path, twit
     weights, saved_config, vocabs = load_model(out)
     assert saved_config["max_steps"] == 30 and len(vocabs["tags"]["items"]) > 0
 
+    refused = subprocess.run([sys.executable, str(SCRIPT), "--config", str(config), "--out", str(out)],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and "holds a finished run" in refused.stderr, refused.stderr
+    assert json.loads((out / "results.json").read_text()) == results
+
     again = tmp_path / "again"
     _run(["--config", str(out / "config.json"), "--out", str(again)], tmp_path / "cache")
     repeated = json.loads((again / "results.json").read_text())
@@ -137,6 +142,18 @@ def test_run_vsl_refuses_unusable_settings_before_reading_data(tmp_path, args, m
     assert done.returncode == 2
     assert f"error: {message}" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("script", ["run_vsl.py", "run_hmm.py"])
+def test_an_unusable_out_is_refused_before_reading_data(tmp_path, script):
+    """The data root is empty: --out must be refused before any dataset is looked for."""
+    afile = tmp_path / "file"
+    afile.write_text("x")
+    done = subprocess.run([sys.executable, str(SCRIPT.with_name(script)), "--data", "twitter",
+                           "--data-root", str(tmp_path / "empty"), "--out", str(afile)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"error: {afile}: exists and is not a folder" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_run_vsl_hier_with_unlabeled_text_file(tmp_path, twitter_folder):

@@ -95,6 +95,15 @@ def test_read_sentences_formats_and_errors():
         list(utf8_lines(io.BytesIO(b"ok\nok\n\xc3(\n"), "in.txt"))
 
 
+@pytest.mark.parametrize("mark, newline", [("\ufeff", "\n"), ("", "\r"), ("\ufeff", "\r\n")])
+def test_tagging_input_drops_a_byte_order_mark_and_splits_any_line_ending(mark, newline):
+    text = "I love this !\n\nlast one\n"
+    plain = list(read_sentences(utf8_lines(io.BytesIO(text.encode()), "in"), "text", tokenize_whitespace, "in"))
+    other = (mark + text.replace("\n", newline)).encode()
+    assert list(read_sentences(utf8_lines(io.BytesIO(other), "in"), "text", tokenize_whitespace, "in")) == plain
+    assert plain == [["I", "love", "this", "!"], [], ["last", "one"]]
+
+
 def test_write_tagged_keeps_empty_sentences_visible():
     out = io.StringIO()
     write_tagged(out, "conll", 7, [["a"], []], [["N"], []])

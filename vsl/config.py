@@ -4,6 +4,7 @@ by command-line flags; saved beside every model so that a run can be repeated fr
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -124,6 +125,32 @@ def require_positive(**values) -> None:
     for name, value in values.items():
         if not value > 0:
             raise SettingError(f"{name} must be positive; got {value}")
+
+
+MAX_SEED = 2**32 - 1  # numpy's legacy seeding takes 32 bits
+DEVICE = re.compile(r"cpu|cuda(:\d+)?")
+
+
+def check_seed(seed: int) -> None:
+    """Refuse a seed that numpy cannot take, naming it."""
+    if not 0 <= seed <= MAX_SEED:
+        raise SettingError(f"seed must be in 0..{MAX_SEED}; got {seed}")
+
+
+def check_placement(seed: int, threads: int | None, device: str) -> None:
+    """Refuse a seed, thread count or device name that no run can use, before any work: a
+    :class:`~vsl.errors.SettingError` naming the setting (whether a named GPU is there is
+    checked where the process joins it, :func:`vsl.distributed.join`)."""
+    check_seed(seed)
+    if threads is not None and threads < 1:
+        raise SettingError(f"threads must be positive (or unset for torch's default); got {threads}")
+    check_device(device)
+
+
+def check_device(device: str) -> None:
+    """Refuse a device name torch would not take, naming it."""
+    if not DEVICE.fullmatch(device):
+        raise SettingError(f"device {device!r} is not one of cpu, cuda, cuda:N")
 
 
 @dataclass

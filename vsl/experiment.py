@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import random
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -23,7 +24,7 @@ import torch
 from vsl import __version__
 from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_json, describe_progress, load_metadata, load_model,
                             load_tensors, load_training_checkpoint, load_weights, save_metadata, save_tensors)
-from vsl.config import RunConfig, require_positive
+from vsl.config import RunConfig, check_placement, require_positive
 from vsl.data.batching import BatchStream, Collator
 from vsl.data.readers import TOKENIZERS, sentence_counts
 from vsl.data.registry import Corpus, load_dataset, resolve_dataset
@@ -36,6 +37,7 @@ from vsl.latent import KLAnnealing, PriorStore
 from vsl.linear_softmax import PRECISIONS
 from vsl.models import BiGRUTagger, build_encoder
 from vsl.provenance import code_version, record_segment
+from vsl.run_folder import claim_run_folder
 from vsl.train import SELECTION_METRIC, TrainedTagger, evaluate, fit
 from vsl.variational import DECODERS, LATENT_STRUCTURES, MixedStream, VariationalObjective, VariationalTagger
 
@@ -60,6 +62,7 @@ def check_config(config: RunConfig) -> None:
     if config.latent == "gauss" and config.classifier_on == "y":
         raise SettingError("classifier_on y: VSL-G (latent gauss) has only z")
     require_positive(**{name: getattr(config, name) for name in _POSITIVE})
+    check_placement(config.seed, config.threads, config.device)
     for name in ("unlabeled_limit", "kl_warmup", "decoder_noise"):
         if getattr(config, name) is not None and getattr(config, name) < 0:
             raise SettingError(f"{name} must be >= 0; got {getattr(config, name)}")
@@ -259,16 +262,20 @@ def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
 
 
 def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: str | None = None,
-        resume: bool = False, should_stop: Callable[[], bool] | None = None) -> dict:
+        resume: bool = False, should_stop: Callable[[], bool] | None = None, overwrite: bool = False) -> dict:
     """Train, select on dev, score dev and test, and write the run's files into ``out_dir``;
     ``command`` (the command line that asked for the run) is recorded with the results.
 
     Training writes ``last.pt`` every ``config.checkpoint_every`` steps and when it ends;
     ``resume=True`` continues from it (same settings, as ``RunConfig.for_resume`` reads them).
+    A folder that holds an earlier run is refused unless ``resume`` or ``overwrite`` (which
+    empties it first), as is one that another run is writing (:func:`vsl.run_folder.claim_run_folder`).
     Started by ``torchrun``, the processes train one model data-parallel
     (:mod:`vsl.distributed`); rank 0 writes the files and every rank returns the results.
     """
-    with process_group(config.device) as cluster:
+    check_config(config)
+    with process_group(config.device) as cluster, \
+            claim_run_folder(out_dir, resume, overwrite) if cluster.main else nullcontext():
         return _run(config, Path(out_dir), progress and cluster.main, command, resume, should_stop, cluster)
 
 
@@ -276,7 +283,6 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
          should_stop: Callable[[], bool] | None, cluster: Cluster) -> dict:
     if resume and cluster.distributed:
         raise VslError("--resume continues a run in one process; start it without torchrun")
-    check_config(config)
     version = code_version()  # the code as it was when the run started
     configure_cpu(config.threads)
     device = cluster.device
@@ -289,7 +295,6 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
         warm_start(objective, config.init_from, data.vocabs)
     segments = []
     if cluster.main:
-        out_dir.mkdir(parents=True, exist_ok=True)
         save_metadata(out_dir, RunMetadata("vsl", config.to_dict(), data.vocabs.to_dict(), data.corpus.spec.tokenizer))
         segments = record_segment(out_dir, version, command, config.device, resume)
     collate = Collator(data.vocabs)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import BinaryIO, Callable, Iterator, Sequence
 
 from vsl.data.tagging import iob1_to_bioes, split_iob1_tag
 from vsl.errors import DataFormatError
@@ -41,20 +41,37 @@ def sentence_counts(sentences: Sequence[Sentence]) -> dict:
     return {"sentences": len(sentences), "tokens": sum(len(s) for s in sentences)}
 
 
+BYTE_ORDER_MARK = "\ufeff"
+
+
+def numbered_lines(handle: BinaryIO, name: str | Path) -> Iterator[tuple[int, str]]:
+    """(line number, text without its line break) of a strict-UTF-8 byte stream. A line ends at
+    ``\\n``, ``\\r\\n`` or a lone ``\\r`` (old Mac files); a byte-order mark opening the stream is
+    not text. Bytes that are not UTF-8 raise DataFormatError naming ``name`` and the line."""
+    number = 0
+    for index, raw in enumerate(handle):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise DataFormatError(name, f"invalid UTF-8 at byte {err.start}", number + 1) from None
+        if index == 0:
+            text = text.removeprefix(BYTE_ORDER_MARK)
+        text = text.removesuffix("\n").removesuffix("\r")
+        for line in text.split("\r"):
+            number += 1
+            yield number, line
+
+
 def _lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """Yield (line number, text without its line break) of a strict-UTF-8 file."""
+    """:func:`numbered_lines` of the file at ``path``; a missing or empty file is a DataFormatError."""
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(path, "no such file")
     empty = True
     with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+        for number, text in numbered_lines(handle, path):
             empty = False
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as err:
-                raise DataFormatError(path, f"invalid UTF-8 at byte {err.start}", number) from None
-            yield number, text.rstrip("\r\n")
+            yield number, text
     if empty:
         raise DataFormatError(path, "file is empty")
 

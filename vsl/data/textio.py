@@ -25,7 +25,7 @@ import json
 from itertools import islice
 from typing import BinaryIO, Callable, Iterable, Iterator, Sequence, TextIO
 
-from vsl.data.readers import DOCSTART
+from vsl.data.readers import DOCSTART, numbered_lines
 from vsl.errors import DataFormatError
 
 INPUT_FORMATS = ("text", "conll", "conllu")
@@ -53,13 +53,9 @@ def _nonempty(word: str, name: str, number: int) -> str:
 
 
 def utf8_lines(handle: BinaryIO, name: str) -> Iterator[str]:
-    """The lines of a byte stream without their line breaks; bytes that are not UTF-8 raise
-    :class:`~vsl.errors.DataFormatError` naming ``name`` and the line."""
-    for number, raw in enumerate(handle, start=1):
-        try:
-            yield raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError as err:
-            raise DataFormatError(name, f"invalid UTF-8 at byte {err.start}", number) from None
+    """The lines of a byte stream as :func:`~vsl.data.readers.numbered_lines` splits them (any
+    line break, no byte-order mark, UTF-8 errors naming ``name`` and the line)."""
+    return (text for _, text in numbered_lines(handle, name))
 
 
 def read_sentences(lines: Iterable[str], fmt: str, tokenize: Callable[[str], list[str]],
