@@ -94,14 +94,19 @@ def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progr
     parts = [(True, cluster.shard(labeled)), (False, cluster.shard(unlabeled))]
     size = cluster.local_batch_size(config.batch_size)
 
-    def batches(epoch: int):  # this rank's shards, labeled and unlabeled batches shuffled together
+    def plan(epoch: int) -> list:  # this rank's shards, labeled and unlabeled batches shuffled together
         rng = np.random.default_rng([config.seed, epoch, cluster.rank])
-        plan = [(tagged, group) for tagged, sentences in parts if sentences
-                for group in bucketed_order([len(s) for s in sentences], size, rng)]
-        order = rng.permutation(len(plan))[: cluster.min(len(plan))]  # as many on every rank
-        for tagged, group in (plan[i] for i in order):
+        groups = [(tagged, group) for tagged, sentences in parts if sentences
+                  for group in bucketed_order([len(s) for s in sentences], size, rng)]
+        order = rng.permutation(len(groups))[: cluster.min(len(groups))]  # as many on every rank
+        return [groups[i] for i in order]
+
+    def batches(epoch: int):
+        for tagged, group in plan(epoch):
             sentences = parts[0][1] if tagged else parts[1][1]
             yield collate([sentences[i] for i in group], group, with_tags=tagged)
+
+    per_epoch = len(plan(0))  # the same every epoch
 
     log = (lambda line: print(line, file=sys.stderr)) if cluster.main else None
 
@@ -110,7 +115,8 @@ def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progr
                                 max_updates_per_batch=config.max_updates_per_batch, tolerance=config.tolerance,
                                 grad_clip=config.grad_clip, loss_scale=config.loss_scale,
                                 gradient_noise=config.gradient_noise, noise_decay=config.noise_decay,
-                                noise_seed=noise_seed, device=cluster.device, progress=progress, log=log,
+                                noise_seed=noise_seed, device=cluster.device, progress=progress,
+                                batches_per_epoch=per_epoch, log=log,
                                 cluster=cluster, should_stop=should_stop, **saving)
 
     checkpoints = out_dir is not None and not cluster.distributed

@@ -84,7 +84,7 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
                      max_updates_per_batch: int = 6, tolerance: float = 1e-4, grad_clip: float = 5.0,
                      loss_scale: str = "token", gradient_noise: float = 0.0, noise_decay: float = 0.55,
                      noise_seed: int = 0,
-                     device: str | torch.device = "cpu", progress: bool = True,
+                     device: str | torch.device = "cpu", progress: bool = True, batches_per_epoch: int | None = None,
                      log: Callable[[str], None] | None = print, cluster: Cluster = SINGLE_PROCESS,
                      checkpoint_every: int | None = None, save_checkpoint: Callable[[dict], None] | None = None,
                      resume: dict | None = None, should_stop: Callable[[], bool] | None = None) -> list[float]:
@@ -103,6 +103,8 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
     ended the batch's updates). A non-finite
     log-likelihood or gradient raises :class:`~vsl.train.NonFiniteError` naming the epoch and
     batch, before any update from it.
+
+    ``batches_per_epoch`` (how many ``batches_fn`` gives) is the total of the progress bar.
 
     ``save_checkpoint`` receives the training state (weights, Adam, position in the epoch,
     running sums, torch random state) every ``checkpoint_every`` batches; ``resume`` continues
@@ -136,7 +138,8 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
     while state["epoch"] < epochs:
         epoch = state["epoch"]
         bar = tqdm(itertools.islice(batches_fn(epoch), state["batch"], None), disable=not progress,
-                   dynamic_ncols=True, desc=f"epoch {epoch + 1}", mininterval=2.0, initial=state["batch"])
+                   dynamic_ncols=True, desc=f"epoch {epoch + 1}", mininterval=2.0, initial=state["batch"],
+                   total=batches_per_epoch)
         for batch in bar:
             if stop_requested(should_stop, cluster):
                 bar.close()

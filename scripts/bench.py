@@ -47,7 +47,7 @@ import torch
 from hmm.benchmark import INFERENCE, time_inference, time_nhmm_training
 from hmm.models import EMISSIONS, TRANSITIONS
 from vsl.checkpoint import load_metadata, load_training_checkpoint
-from vsl.config import RunConfig
+from vsl.config import HelpFormatter, RunConfig
 from vsl.data.batching import Batch, Collator
 from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit
@@ -183,7 +183,7 @@ def speedups(rows: list[dict]) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--out", default="results/bench.json")
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)

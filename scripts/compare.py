@@ -36,7 +36,7 @@ from hmm.train import TrainingStopped
 from vsl.analysis import cluster_tokens, latent_vectors
 from vsl.checkpoint import (RESULTS, atomic_write_bytes, atomic_write_json, has_training_state, load_metadata,
                             load_resumable, run_finished)
-from vsl.config import RunConfig
+from vsl.config import HelpFormatter, RunConfig
 from vsl.data.batching import Collator
 from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.vocab import Vocabulary
@@ -128,7 +128,7 @@ def markdown(data: str, table: list[dict], commit: str | None, command: str) -> 
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--data", required=True)
     parser.add_argument("--data-root")
     parser.add_argument("--format", help="format of a folder dataset")

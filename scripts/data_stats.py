@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from vsl.config import check_seed
+from vsl.config import HelpFormatter, check_seed
 from vsl.data.readers import sentence_counts
 from vsl.data.registry import SPLITS, load_dataset, resolve_dataset
 from vsl.data.splits import make_split
@@ -43,7 +43,7 @@ def dataset_stats(name: str, data_root=None, fmt=None, labeled_fraction=None,
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--data", required=True, help="dataset name or folder")
     parser.add_argument("--data-root", help="folder holding the datasets")
     parser.add_argument("--format", dest="fmt", help="format of a folder dataset")

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vsl.config import RunConfig
+from vsl.config import HelpFormatter, RunConfig
 from vsl.data.registry import find_data_root
 from vsl.errors import DatasetNotFoundError
 from vsl.experiment import run
@@ -31,7 +31,7 @@ def ensure_data() -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--max-steps", type=int, default=1500)
     parser.add_argument("--out", default="runs/demo")
     parser.add_argument("--seed", type=int, default=0)

@@ -17,13 +17,14 @@ import logging
 import sys
 from pathlib import Path
 
+from vsl.config import HelpFormatter
 from vsl.data import fetch
 from vsl.errors import VslError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command-line options."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=HelpFormatter)
     parser.add_argument("--dest", type=Path, default=Path("data"),
                         help="data root to fill (default: ./data)")
     parser.add_argument("--only", nargs="+", choices=fetch.GROUPS, metavar="GROUP",

@@ -30,6 +30,7 @@ import numpy as np
 
 from vsl.analysis import latent_vectors
 from vsl.checkpoint import atomic_write_bytes, load_metadata
+from vsl.config import HelpFormatter
 from vsl.data.batching import Collator
 from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.errors import VslError
@@ -133,7 +134,7 @@ FIGURES = {"tsne": tsne, "confusion": confusion, "curve": curve}
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     commands = parser.add_subparsers(dest="figure", required=True)
     for name in ("tsne", "confusion"):
         sub = commands.add_parser(name)
@@ -143,12 +144,12 @@ def main(argv=None) -> int:
         sub.add_argument("--out", required=True)
     commands.choices["tsne"].add_argument("--seed", type=int, default=0)
     commands.choices["tsne"].add_argument("--run", action="append", required=True, metavar="TITLE=RUN_DIR:LATENT")
-    commands.choices["tsne"].add_argument("--tokens", type=int, default=2000, help="test tokens to embed (2,000)")
+    commands.choices["tsne"].add_argument("--tokens", type=int, default=2000, help="test tokens to embed")
     commands.choices["confusion"].add_argument("--run", required=True, help="an HMM run folder (tags.txt)")
     commands.choices["confusion"].add_argument("--title")
     commands.choices["confusion"].add_argument("--summary", help="also write each cluster's size and main gold "
                                                "tags to this Markdown file")
-    commands.choices["confusion"].add_argument("--top", type=int, default=4, help="gold tags listed per cluster (4)")
+    commands.choices["confusion"].add_argument("--top", type=int, default=4, help="gold tags listed per cluster")
     drawing = commands.add_parser("curve")
     drawing.add_argument("--table", required=True, help="a results/NAME.json written by scripts/reproduce.py")
     drawing.add_argument("--metric", type=int, default=0, help="which of the table's metrics (0: the first)")

@@ -43,6 +43,7 @@ import yaml
 
 from vsl.checkpoint import (RESULTS, CheckpointError, atomic_write_bytes, atomic_write_json, has_training_state,
                             run_finished, training_progress)
+from vsl.config import HelpFormatter
 from vsl.errors import VslError
 from vsl.provenance import describe_code, git_commit, run_source
 from vsl.train import StopRequest
@@ -243,9 +244,9 @@ def markdown(title: str, table: dict, rows: list[dict], command: str, commit: st
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--table", required=True, help="a name in configs/tables or a YAML file")
-    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (3)")
+    parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1")
     parser.add_argument("--runs", help="folder of the runs (default runs/tables/<table>)")
     parser.add_argument("--out", help="output path without extension (default results/<table>)")
     parser.add_argument("--only", nargs="*", help="run only these rows (the table still lists all)")

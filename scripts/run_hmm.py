@@ -34,12 +34,13 @@ from hmm.config import MODELS, HmmConfig
 from hmm.experiment import run
 from hmm.models import EMISSIONS, TRANSITIONS
 from hmm.train import LOSS_SCALES, TrainingStopped
+from vsl.config import HelpFormatter, show_setting_defaults
 from vsl.errors import VslError
 from vsl.train import StopRequest
 
 
 def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool, bool, bool]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--config", help="YAML/JSON file of settings")
     parser.add_argument("--resume", metavar="OUT", help="continue the neural-HMM run in OUT from its last.pt")
     parser.add_argument("--overwrite", action="store_true",
@@ -51,16 +52,16 @@ def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool, bool, bool]:
     parser.add_argument("--model", choices=MODELS, help="hmm: Baum-Welch; nhmm: neural HMM")
     parser.add_argument("--emission", choices=EMISSIONS, help="neural emission: word embeddings or Char-CNN")
     parser.add_argument("--transition", choices=TRANSITIONS, help="neural transition: one matrix or per-position LSTM")
-    parser.add_argument("--states", type=int, help="number of hidden states (45)")
-    parser.add_argument("--epochs", type=int, help="EM iterations (hmm) or epochs (nhmm)")
+    parser.add_argument("--states", type=int, help="number of hidden states")
+    parser.add_argument("--epochs", type=int, help="EM iterations (hmm: 50) or epochs (nhmm: 5)")
     parser.add_argument("--hidden", type=int, help="hidden size (512; 128 with conv)")
     parser.add_argument("--hidden-layers", type=int,
-                        help="neural HMM: extra ReLU layers in the tag and query networks (0; 1 as the authors' code)")
+                        help="neural HMM: extra ReLU layers in the tag and query networks (1 as the authors' code)")
     parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--max-length", type=int, help="train on sentences of at most this many tokens (40; 0: all)")
+    parser.add_argument("--max-length", type=int, help="train on sentences of at most this many tokens (0: all)")
     parser.add_argument("--max-sentences", type=int, help="use the first N sentences of each split (quick runs)")
     parser.add_argument("--restarts", type=int, help="EM random restarts; the best log-likelihood is kept")
-    parser.add_argument("--unlabeled", help="extra training text: none (default), auto (the dataset's raw text), "
+    parser.add_argument("--unlabeled", help="extra training text: none, auto (the dataset's raw text), "
                                             "a dataset name or a raw-text file")
     parser.add_argument("--semi-supervised", action="store_true", default=None,
                         help="neural HMM on the VSL split: labeled sentences clamped to their tags (one state per tag)")
@@ -68,15 +69,16 @@ def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool, bool, bool]:
     parser.add_argument("--unlabeled-fraction", type=float)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--probes", type=int,
-                        help="neural HMM: train this many initialisations one epoch each, continue the best (1)")
+                        help="neural HMM: train this many initialisations one epoch each, continue the best")
     parser.add_argument("--loss-scale", choices=LOSS_SCALES,
                         help="neural HMM: gradient of -log p(x) per token (token) or summed over states (state)")
     parser.add_argument("--gradient-noise", type=float, help="neural HMM: annealed gradient noise size (0: none)")
-    parser.add_argument("--checkpoint-every", type=int, help="neural HMM: batches between training checkpoints (20)")
+    parser.add_argument("--checkpoint-every", type=int, help="neural HMM: batches between training checkpoints")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--device")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    show_setting_defaults(parser, HmmConfig)
     args = parser.parse_args(argv)
     if args.resume and args.overwrite:
         parser.error("--resume continues the run in OUT, --overwrite replaces it: give one")

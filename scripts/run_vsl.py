@@ -22,13 +22,13 @@ import dataclasses
 import json
 import sys
 
-from vsl.config import RunConfig
+from vsl.config import HelpFormatter, RunConfig, show_setting_defaults
 from vsl.errors import VslError
 from vsl.experiment import LATENTS, run
 from vsl.train import StopRequest
 
 def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool, bool]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--config", help="YAML/JSON file of settings")
     parser.add_argument("--out", default=None, help="output folder (default runs/<data>-<latent>-s<seed>)")
     parser.add_argument("--resume", metavar="OUT", help="continue the run in OUT from its last.pt")
@@ -42,10 +42,10 @@ def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool, bool]:
     parser.add_argument("--labeled-fraction", type=float)
     parser.add_argument("--unlabeled-fraction", type=float)
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--unlabeled", help="auto (default), none, a dataset name, or a raw-text file")
+    parser.add_argument("--unlabeled", help="auto, none, a dataset name, or a raw-text file")
     parser.add_argument("--unlabeled-batch-size", type=int)
     parser.add_argument("--unlabeled-limit", type=int, help="train on this many unlabeled sentences (seeded, nested)")
-    parser.add_argument("--unlabeled-weight", type=float, help="weight of the unlabeled loss (default 0.1)")
+    parser.add_argument("--unlabeled-weight", type=float, help="weight of the unlabeled loss")
     parser.add_argument("--alpha", type=float, help="weight of the ELBO against the cross-entropy")
     parser.add_argument("--y-dim", type=int)
     parser.add_argument("--z-dim", type=int)
@@ -74,9 +74,9 @@ def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool, bool]:
     parser.add_argument("--max-steps", type=int)
     parser.add_argument("--eval-every", type=int)
     parser.add_argument("--patience", type=int, help="evaluations without dev improvement before stopping")
-    parser.add_argument("--checkpoint-every", type=int, help="steps between training checkpoints (1000)")
+    parser.add_argument("--checkpoint-every", type=int, help="steps between training checkpoints")
     parser.add_argument("--on-nonfinite", choices=("stop", "skip"),
-                        help="a NaN/Inf loss or gradient stops training (default) or skips its batch")
+                        help="a NaN/Inf loss or gradient stops training or skips its batch")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--dropout", type=float)
@@ -84,6 +84,7 @@ def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool, bool]:
     parser.add_argument("--device")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    show_setting_defaults(parser, RunConfig)
     args = parser.parse_args(argv)
     if args.resume and args.overwrite:
         parser.error("--resume continues the run in OUT, --overwrite replaces it: give one")
@@ -101,9 +102,9 @@ def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool, bool]:
 
 
 def main(argv=None) -> int:
-    config, out, progress, resume, overwrite = parse_args(argv)
     stop = StopRequest().install()
     try:
+        config, out, progress, resume, overwrite = parse_args(argv)
         command = " ".join(["scripts/run_vsl.py", *(sys.argv[1:] if argv is None else argv)])
         results = run(config, out, progress=progress, command=command, resume=resume, should_stop=stop,
                       overwrite=overwrite)

@@ -21,7 +21,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from vsl.checkpoint import load_metadata
-from vsl.config import check_device, require_positive
+from vsl.config import HelpFormatter, check_device, require_positive
 from vsl.data.readers import TOKENIZERS
 from vsl.data.textio import (INPUT_FORMATS, OUTPUT_FORMATS, TSV_HEADER, chunks, read_sentences, utf8_lines,
                              write_tagged)
@@ -46,12 +46,12 @@ def check_arguments(args) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--model", required=True, help="a run folder (config.json, vocab.json and weights)")
     parser.add_argument("--input", required=True, help="a file, or - for stdin")
     parser.add_argument("--input-format", choices=INPUT_FORMATS, default="text")
     parser.add_argument("--format", choices=OUTPUT_FORMATS, default="conll", help="output format")
-    parser.add_argument("--output", help="output file (default stdout)")
+    parser.add_argument("--output", help="output file (stdout if not given)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--chunk", type=int, default=1024, help="sentences read and tagged at a time")
     parser.add_argument("--device", default="cpu")

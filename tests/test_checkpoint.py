@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 
@@ -79,3 +80,17 @@ def test_random_state_round_trips_in_both_saved_forms():
         drawn = torch.rand(4)
         restore_random_state(saved)
         assert torch.equal(torch.rand(4), drawn)
+
+
+def test_a_full_disk_is_named_and_keeps_the_old_file(tmp_path, monkeypatch):
+    target = tmp_path / "last.pt"
+    atomic_write_bytes(target, b"old")
+
+    def full_disk(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(CheckpointError, match="last.pt: the disk is full .*the file there before, if any, is unchanged"):
+        atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]

@@ -135,6 +135,8 @@ def test_load_glove_text(tmp_path):
         ("ragged.txt", b"2 2\ncat 0.1 0.2\ndog 0.3\n", ":3: 1 values in a row where 2"),
         ("ragged-glove.txt", b"cat 0.1 0.2\ndog 0.3\n", ":2: 1 values in a row where 2"),
         ("truncated.bin", b"3 2\n", "cannot read as word2vec binary"),
+        ("nan.txt", b"2 2\ncat 0.1 0.2\ndog nan nan\n", "NaN or infinite values in 1 of its 2 vectors, the first that of 'dog'"),
+        ("inf-glove.txt", b"cat inf 0.2\ndog 0.1 0.2\n", "the first that of 'cat'"),
     ],
 )
 def test_unreadable_files_raise(tmp_path, name, content, message):

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
-from vsl.checkpoint import load_model
+from vsl.checkpoint import load_model, load_tensors
 from vsl.config import RunConfig
 from vsl.errors import SettingError, VslError
 from vsl.experiment import check_config, prepare_data, word_vectors
@@ -38,7 +40,12 @@ def test_run_vsl_baseline_writes_results_and_model_and_reproduces(tmp_path, twit
         "char_hidden": 8, "hidden": 16, "max_steps": 30, "eval_every": 10, "batch_size": 10,
         "skipgram_epochs": 1, "threads": 1}))
     out = tmp_path / "run"
-    _run(["--config", str(config), "--out", str(out), "--seed", "3"], tmp_path / "cache")
+    done = _run(["--config", str(config), "--out", str(out), "--seed", "3"], tmp_path / "cache")
+    assert re.search(r"^data: .*labeled 60 sentences \([0-9,]+ tokens\)", done.stderr, re.M)
+    assert re.search(r"^vectors: skip-gram \(1 epochs\) on [0-9,]+ sentences", done.stderr, re.M)
+    assert re.search(r"^vectors: [0-9,]+ words trained in [0-9]+ s, cached at ", done.stderr, re.M)
+    assert re.search(r"^vocabulary: [0-9,]+ words \([0-9,]+ with a vector\), [0-9,]+ characters, [0-9]+ tags$",
+                     done.stderr, re.M)
     results = json.loads((out / "results.json").read_text())
     assert results["seed"] == 3 and results["config"]["seed"] == 3
     assert (results["commit"] or "").endswith("+dirty") == bool(results["changed_files"])
@@ -56,7 +63,8 @@ def test_run_vsl_baseline_writes_results_and_model_and_reproduces(tmp_path, twit
     assert json.loads((out / "results.json").read_text()) == results
 
     again = tmp_path / "again"
-    _run(["--config", str(out / "config.json"), "--out", str(again)], tmp_path / "cache")
+    done = _run(["--config", str(out / "config.json"), "--out", str(again)], tmp_path / "cache")
+    assert re.search(r"^vectors: loaded from the cache, ", done.stderr, re.M)
     repeated = json.loads((again / "results.json").read_text())
     assert repeated["dev"] == results["dev"] and repeated["test"] == results["test"]
 
@@ -249,6 +257,11 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, twitter_fold
         return [(r["step"], r["dev"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
 
     assert curve(killed) == curve(whole)
+
+    (whole / "best.pt").write_bytes(b"PK\x03\x04 cut short")  # resuming a finished run rewrites a damaged best.pt
+    _run(["--resume", str(whole)], tmp_path / "cache")
+    best, kept = load_tensors(killed / "best.pt"), load_tensors(whole / "best.pt")
+    assert best.keys() == kept.keys() and all(torch.equal(best[k], kept[k]) for k in best)
 
 
 def test_resume_refuses_new_settings(tmp_path):

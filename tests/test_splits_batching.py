@@ -135,7 +135,8 @@ EVALUATION = [Sentence(("the", "zebra", "ran", "quickly"), ("D", "N", "V", "ADV"
 
 
 def test_build_vocabularies_without_known_words():
-    vocabs = build_vocabularies(LABELED, UNLABELED, EVALUATION)
+    with pytest.warns(UserWarning, match=r"no labeled training sentence has, .*: ADV \(1\); the tagger can never"):
+        vocabs = build_vocabularies(LABELED, UNLABELED, EVALUATION)
     assert vocabs.words.items == [PAD, UNK, "the", "a", "cat", "cow", "dog", "sat"]
     assert vocabs.tags.items == ["D", "N", "V", "ADV"]  # labeled + evaluation, no specials
     assert vocabs.tags.specials == ()
@@ -144,12 +145,19 @@ def test_build_vocabularies_without_known_words():
 
 
 def test_build_vocabularies_adds_known_evaluation_words_only():
-    vocabs = build_vocabularies(LABELED, UNLABELED, EVALUATION, known_words={"zebra", "quickly", "unused"})
+    with pytest.warns(UserWarning, match="ADV"):
+        vocabs = build_vocabularies(LABELED, UNLABELED, EVALUATION, known_words={"zebra", "quickly", "unused"})
     assert "zebra" in vocabs.words and "quickly" in vocabs.words
     assert "ran" not in vocabs.words and "unused" not in vocabs.words
     assert vocabs.words.index("ran") == vocabs.words.unk_id
     assert "z" not in vocabs.chars  # characters come from the training text only
     assert vocabs.words.items[2] == "the"
+
+
+def test_no_warning_when_training_has_every_evaluation_tag_or_has_no_tags(recwarn):
+    build_vocabularies(LABELED, UNLABELED, [Sentence(("a", "dog"), ("D", "N"))])
+    build_vocabularies([], UNLABELED, EVALUATION)  # unsupervised: states, not tags, are learned
+    assert not recwarn.list
 
 
 def test_build_vocabularies_ignores_tags_of_unlabeled():

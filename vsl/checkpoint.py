@@ -5,6 +5,7 @@ file intact."""
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -15,6 +16,7 @@ from typing import NamedTuple
 import torch
 
 from vsl import __version__
+from vsl.data.readers import TOKENIZERS
 from vsl.errors import VslError
 
 FORMAT_VERSION = 1
@@ -28,7 +30,8 @@ class CheckpointError(VslError):
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
+    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half; a
+    full disk is a CheckpointError that says so."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -38,8 +41,11 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as err:
         Path(temporary).unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise CheckpointError(f"{path}: the disk is full ({err.strerror}); the file there before, "
+                                  "if any, is unchanged") from None
         raise
     directory = os.open(path.parent, os.O_RDONLY)
     try:
@@ -112,12 +118,17 @@ def load_metadata(directory: str | Path, family: str | None = None) -> RunMetada
     family is a CheckpointError."""
     directory = Path(directory)
     meta = read_json(directory / "config.json")
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{directory / 'config.json'}: not a run's metadata (a JSON object)")
     if meta.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{directory / 'config.json'}: checkpoint format {meta.get('format')!r}, "
                               f"this vsl {__version__} reads format {FORMAT_VERSION}")
     if meta.get("family") not in ("vsl", "hmm") or not isinstance(meta.get("config"), dict) \
             or not isinstance(meta.get("tokenizer"), str):
         raise CheckpointError(f"{directory / 'config.json'}: no model family, tokenizer and settings")
+    if meta["tokenizer"] not in TOKENIZERS:
+        raise CheckpointError(f"{directory / 'config.json'}: tokenizer {meta['tokenizer']!r} is not one of "
+                              f"{', '.join(TOKENIZERS)}")
     if family is not None and meta["family"] != family:
         raise CheckpointError(f"{directory}: holds a {meta['family']} model, not a {family} one")
     return RunMetadata(meta["family"], meta["config"], read_json(directory / "vocab.json"), meta["tokenizer"])

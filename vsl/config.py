@@ -3,6 +3,7 @@ by command-line flags; saved beside every model so that a run can be repeated fr
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import re
 import types
@@ -91,6 +92,28 @@ class Settings:
         parsed ``args`` that names a setting and is not ``None``."""
         base = cls.load(path) if path else cls()
         return base.replace(**{name: getattr(args, name) for name in cls.field_names() if hasattr(args, name)})
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` with the description as written and, after each option's help, its default
+    where it has one."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.option_strings and action.nargs != 0 and action.default not in (None, argparse.SUPPRESS) \
+                and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def show_setting_defaults(parser: argparse.ArgumentParser, settings: type[Settings]) -> None:
+    """Append to the help of each flag that sets one of ``settings`` its default there (the
+    flags themselves default to None, so that a --config file can set what they leave unset)."""
+    defaults = settings().to_dict()
+    for action in parser._actions:
+        value = defaults.get(action.dest)
+        if action.option_strings and action.nargs != 0 and value not in (None, []):
+            action.help = f"{action.help or ''} (default: {str(value).replace('%', '%%')})".lstrip()
 
 
 def _fits(value, expected) -> bool:

@@ -13,12 +13,14 @@ import hashlib
 import io
 import json
 import os
+import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from tqdm import tqdm
 
 from vsl.checkpoint import atomic_write_bytes
 from vsl.errors import DataFormatError
@@ -85,13 +87,15 @@ def train_skipgram(
     seed: int = 0,
     workers: int = 1,
     cache_dir: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> KeyedVectors:
     """Skip-gram vectors (gensim ``Word2Vec``, ``sg=1``, negative sampling) for a tokenised corpus.
 
     The result is cached as ``<cache_dir>/skipgram-<key>.npz`` (words and vectors), where
     the key hashes every token and every argument but ``cache_dir`` (see :func:`_cache_key`); a
     later call with the same corpus and arguments loads that file instead of training.
-    ``cache_dir`` defaults to :func:`default_cache_dir`.
+    ``cache_dir`` defaults to :func:`default_cache_dir`. With ``log``, it says which it did,
+    and training shows a progress bar over the epochs.
 
     With ``workers=1`` and a fixed ``seed``, gensim 4.4 gives bit-identical vectors in fresh
     processes whatever ``PYTHONHASHSEED`` is: it draws the initial matrix from
@@ -107,14 +111,28 @@ def train_skipgram(
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = folder / f"skipgram-{_cache_key(corpus, hyperparameters)}.npz"
     if path.is_file():
+        if log:
+            log(f"vectors: loaded from the cache, {path}")
         return _load_cache(path)
     from gensim.models import Word2Vec
+    from gensim.models.callbacks import CallbackAny2Vec
 
-    model = Word2Vec(
-        corpus, vector_size=dim, window=window, min_count=min_count, epochs=epochs, sg=1,
-        negative=negative, seed=seed, workers=workers,
-    )
+    class EpochBar(CallbackAny2Vec):
+        def __init__(self, bar):
+            self.bar = bar
+
+        def on_epoch_end(self, model):
+            self.bar.update(1)
+
+    started = time.perf_counter()
+    with tqdm(total=epochs, desc="skip-gram epochs", disable=log is None, dynamic_ncols=True) as bar:
+        model = Word2Vec(
+            corpus, vector_size=dim, window=window, min_count=min_count, epochs=epochs, sg=1,
+            negative=negative, seed=seed, workers=workers, callbacks=[EpochBar(bar)],
+        )
     _save_cache(model.wv, path)
+    if log:
+        log(f"vectors: {len(model.wv):,} words trained in {time.perf_counter() - started:.0f} s, cached at {path}")
     return model.wv
 
 
@@ -150,7 +168,7 @@ def load_vectors(path: str | Path) -> KeyedVectors:
     A first line of two integers (``count dim``) marks word2vec; the file is read as binary if
     its name ends in ``.bin`` or its first bytes after that line are not text. Any other file is
     read as GloVe text (gensim's ``no_header=True``). Raises DataFormatError for a missing,
-    empty or unparsable file.
+    empty or unparsable file, and for one with a NaN or infinite value.
     """
     path = Path(path)
     if not path.is_file():
@@ -171,9 +189,14 @@ def load_vectors(path: str | Path) -> KeyedVectors:
         with warnings.catch_warnings():
             # With no_header, gensim 4.4 reopens the file for its second pass and never closes it.
             warnings.simplefilter("ignore", ResourceWarning)
-            return KeyedVectors.load_word2vec_format(path, binary=binary, no_header=not header)
+            vectors = KeyedVectors.load_word2vec_format(path, binary=binary, no_header=not header)
     except (ValueError, EOFError) as error:
         raise DataFormatError(path, f"cannot read as {kind}: {error}") from error
+    broken = np.flatnonzero(~np.isfinite(vectors.vectors).all(axis=1))
+    if broken.size:
+        raise DataFormatError(path, f"NaN or infinite values in {broken.size} of its {len(vectors)} vectors, "
+                                    f"the first that of {vectors.index_to_key[broken[0]]!r}")
+    return vectors
 
 
 def embedding_matrix(

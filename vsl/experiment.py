@@ -26,7 +26,7 @@ from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_json, descr
                             load_tensors, load_training_checkpoint, load_weights, save_metadata, save_tensors)
 from vsl.config import RunConfig, check_placement, require_positive
 from vsl.data.batching import BatchStream, Collator
-from vsl.data.readers import TOKENIZERS, sentence_counts
+from vsl.data.readers import READERS, TOKENIZERS, sentence_counts
 from vsl.data.registry import Corpus, load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit, make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
@@ -54,7 +54,7 @@ def check_config(config: RunConfig) -> None:
     of 0 would make pyro's scaling fail mid-run, a size of 0 build an empty layer)."""
     choices = {"latent": LATENTS, "decoder": DECODERS, "decoder_precision": PRECISIONS,
                "kl_annealing": KLAnnealing.KINDS, "classifier_on": (None, "y", "z"),
-               "vector_text_tokenizer": (None, *TOKENIZERS)}
+               "vector_text_tokenizer": (None, *TOKENIZERS), "format": (None, *READERS)}
     for name, allowed in choices.items():
         if getattr(config, name) not in allowed:
             raise SettingError(f"{name} {getattr(config, name)!r} is not one of "
@@ -114,31 +114,48 @@ class PreparedData:
     embeddings_found: int
 
 
-def word_vectors(config: RunConfig, corpus: Corpus, split: LabeledSplit):
+Log = Callable[[str], None] | None  # where a run's stages are reported (None: nowhere)
+
+
+def word_vectors(config: RunConfig, corpus: Corpus, split: LabeledSplit, log: Log = None):
     """The pretrained vectors of a run: the given file, or skip-gram on the labeled and
     unlabeled training text followed by each ``config.vector_text`` source (a raw-text file or
     a dataset's training and raw text, read as :func:`~vsl.data.splits.raw_text` reads them,
     with ``config.vector_text_tokenizer`` if set)."""
     if config.embeddings:
+        if log:
+            log(f"vectors: loading {config.embeddings}")
         return load_vectors(config.embeddings)
     text = [s.words for s in split.labeled] + [s.words for s in split.unlabeled]
     for source in config.vector_text:
         text += [s.words for s in raw_text(corpus, source, config.data_root, config.vector_text_tokenizer)]
+    if log:
+        sources = " + ".join(["the run's training text", *config.vector_text])
+        log(f"vectors: skip-gram ({config.skipgram_epochs} epochs) on {len(text):,} sentences, "
+            f"{sum(map(len, text)):,} tokens ({sources})")
     return train_skipgram(text, dim=config.word_dim, window=config.skipgram_window,
-                          epochs=config.skipgram_epochs, seed=config.seed)
+                          epochs=config.skipgram_epochs, seed=config.seed, log=log)
 
 
-def prepare_data(config: RunConfig) -> PreparedData:
-    """Load and split the dataset, get word vectors, build vocabularies and the embedding matrix."""
+def prepare_data(config: RunConfig, log: Log = None) -> PreparedData:
+    """Load and split the dataset, get word vectors, build vocabularies and the embedding
+    matrix, reporting each stage to ``log``."""
     corpus = load_dataset(resolve_dataset(config.data, config.data_root, config.format))
     split = make_split(corpus, config.labeled_fraction, config.unlabeled_fraction, config.seed,
                        raw_text(corpus, config.unlabeled, config.data_root))
-    vectors = word_vectors(config, corpus, split)
+    if log:
+        parts = {"labeled": split.labeled, "unlabeled": split.unlabeled, "dev": corpus.dev, "test": corpus.test}
+        log(f"data: {corpus.spec.name}; " + ", ".join(
+            f"{name} {len(part):,} sentences ({sum(map(len, part)):,} tokens)" for name, part in parts.items()))
+    vectors = word_vectors(config, corpus, split, log)
     if vectors.vector_size != config.word_dim:
         raise VslError(f"word vectors have {vectors.vector_size} dimensions, word_dim is {config.word_dim}")
     vocabs = build_vocabularies(split.labeled, split.unlabeled, corpus.dev + corpus.test, vectors)
     matrix, found = embedding_matrix(vocabs.words.items, vectors, seed=config.seed)
     matrix[0] = 0.0  # padding
+    if log:
+        log(f"vocabulary: {len(vocabs.words):,} words ({found:,} with a vector), {len(vocabs.chars):,} "
+            f"characters, {len(vocabs.tags)} tags")
     return PreparedData(corpus, split, vocabs, torch.from_numpy(matrix), found)
 
 
@@ -210,14 +227,15 @@ class TrainingSetup(NamedTuple):
     objective: torch.nn.Module
 
 
-def set_up_training(config: RunConfig, cluster: Cluster = SINGLE_PROCESS) -> TrainingSetup:
+def set_up_training(config: RunConfig, cluster: Cluster = SINGLE_PROCESS, log: Log = None) -> TrainingSetup:
     """Data, split, model (on the cluster's device) and objective of a run from ``config``,
     seeded as every run is, so that a resumed run or a benchmark of one rebuilds exactly what
-    its checkpoint was saved from. Rank 0 prepares (and caches) the word vectors first."""
+    its checkpoint was saved from. Rank 0 prepares (and caches) the word vectors first, and
+    reports the stages to ``log``."""
     seed_everything(config.seed)
     if not cluster.main:
         cluster.barrier()
-    data = prepare_data(config)
+    data = prepare_data(config, log if cluster.main else None)
     if cluster.main:
         cluster.barrier()
     split = dataclasses.replace(data.split, labeled=cluster.shard(data.split.labeled),
@@ -286,7 +304,7 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
     version = code_version()  # the code as it was when the run started
     configure_cpu(config.threads)
     device = cluster.device
-    data, split, model, objective = set_up_training(config, cluster)
+    data, split, model, objective = set_up_training(config, cluster, log=lambda line: print(line, file=sys.stderr))
     task = data.corpus.spec.task
     checkpoint = load_training_checkpoint(out_dir, data.vocabs.to_dict()) if resume else None
     if checkpoint is not None:
@@ -318,6 +336,8 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
                  save_checkpoint=save_last if cluster.main and not cluster.distributed else None,
                  resume=checkpoint, should_stop=should_stop, loss_fn=loss_function(objective, cluster),
                  cluster=cluster)
+    if cluster.main:  # the model scored below; best.pt of a resumed run may predate a damage
+        save_tensors(out_dir / "best.pt", model.state_dict())
     if objective is not model and not cluster.distributed:  # under torchrun each rank holds a shard
         save_tensors(out_dir / "priors.pt", objective.prior_state())
     spread = cluster.replica_spread(model)

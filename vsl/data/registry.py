@@ -139,8 +139,10 @@ def _ud(root: Path, treebank: str) -> DatasetSpec:
 
 
 def _folder(folder: Path, fmt: str | None) -> DatasetSpec:
-    if fmt not in READERS:
+    if fmt is None:
         raise DatasetNotFoundError(f"{folder} is a folder: give its format, one of {', '.join(READERS)}")
+    if fmt not in READERS:
+        raise DatasetNotFoundError(f"format {fmt!r} is not one of {', '.join(READERS)}")
     files = {}
     for split in SPLITS:
         matches = sorted(p for p in folder.iterdir()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from typing import Iterable, Sequence
 
@@ -86,7 +87,8 @@ def build_vocabularies(labeled: Sequence[Sentence], unlabeled: Sequence[Sentence
     Words: every word of the labeled and unlabeled training text, plus the words of the
     evaluation text that ``known_words`` (e.g. a pretrained embedding) covers - their vectors
     are learned without the labels. Characters: those of the training text. Tags: every tag
-    of the labeled and evaluation sentences, so that scoring never meets an unknown tag.
+    of the labeled and evaluation sentences, so that scoring never meets an unknown tag (a
+    warning lists the evaluation tags that no labeled sentence has: they can never be predicted).
     """
     training = [*labeled, *unlabeled]
     word_counts = Counter(w for s in training for w in s.words)
@@ -95,5 +97,11 @@ def build_vocabularies(labeled: Sequence[Sentence], unlabeled: Sequence[Sentence
                            if w not in word_counts and w in known_words)
     char_counts = Counter(c for s in training for w in s.words for c in w)
     tag_counts = Counter(t for s in [*labeled, *evaluation] if s.tags for t in s.tags)
+    trained = {t for s in labeled if s.tags for t in s.tags}
+    unseen = Counter(t for s in evaluation if s.tags for t in s.tags if t not in trained)
+    if trained and unseen:
+        listed = ", ".join(f"{tag} ({count})" for tag, count in unseen.most_common())
+        warnings.warn(f"tags of the evaluation text that no labeled training sentence has, with their "
+                      f"token counts: {listed}; the tagger can never predict them", stacklevel=2)
     return Vocabularies(Vocabulary.from_counts(word_counts), Vocabulary.from_counts(char_counts),
                         Vocabulary.from_counts(tag_counts, specials=()))
