@@ -17,7 +17,7 @@ import yaml
 from vsl.checkpoint import load_model, load_tensors
 from vsl.config import RunConfig
 from vsl.errors import SettingError, VslError
-from vsl.experiment import check_config, prepare_data, word_vectors
+from vsl.experiment import check_config, prepare_data, set_up_training, warm_start, word_vectors
 from vsl.provenance import SEGMENTS, code_version, describe_code, record_segment, run_source
 from vsl.train import StopRequest
 
@@ -164,7 +164,7 @@ def test_an_unusable_out_is_refused_before_reading_data(tmp_path, script):
     assert f"error: {afile}: exists and is not a folder" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_run_vsl_hier_with_unlabeled_text_file(tmp_path, twitter_folder):
+def test_run_vsl_hier_with_unlabeled_text_file(tmp_path, twitter_folder, monkeypatch):
     raw = tmp_path / "raw.txt"
     raw.write_text("so happy today @user :)\nwho is going to the game tonight ?\n\nlol ok\n", encoding="utf-8")
     config = tmp_path / "tiny.yaml"
@@ -186,6 +186,14 @@ def test_run_vsl_hier_with_unlabeled_text_file(tmp_path, twitter_folder):
           "--decoder-precision", "bfloat16"], tmp_path / "cache")
     warm_config = json.loads((warm / "results.json").read_text())["config"]
     assert warm_config["init_from"] == str(out) and warm_config["decoder_precision"] == "bfloat16"
+    monkeypatch.setenv("VSL_CACHE_DIR", str(tmp_path / "cache"))
+    setup = set_up_training(RunConfig.load(out / "config.json"))
+    warm_start(setup.objective, out, setup.data.vocabs)  # the priors come from the run's last.pt
+    saved, loaded = load_tensors(out / "last.pt")["priors"], setup.objective.prior_state()
+    assert saved.keys() == loaded.keys() == {"labeled", "unlabeled"}
+    assert all(torch.equal(saved[part][name][key], loaded[part][name][key])
+               for part in saved for name in saved[part] for key in saved[part][name])
+    assert int(loaded["unlabeled"]["y"]["visits"].sum()) > 0
     other = tmp_path / "other.yaml"
     other.write_text(config.read_text().replace("latent: hier", "latent: flat"))
     done = subprocess.run([sys.executable, str(SCRIPT), "--config", str(other), "--out", str(tmp_path / "x"),

@@ -4,8 +4,9 @@
 ``results.json`` (dev and test scores at the best dev step, the config, the seed, data counts),
 ``metrics.jsonl`` (every dev evaluation), the model (``best.pt``, ``config.json``,
 ``vocab.json``; see :mod:`vsl.checkpoint`), the training checkpoint ``last.pt`` that
-``resume=True`` continues from, ``segments.json`` (the code of each process that trained the
-run, :func:`vsl.provenance.record_segment`) and for VSL the prior stores (``priors.pt``).
+``resume=True`` continues from (for VSL with the prior stores, which ``--init-from`` takes) and
+``segments.json`` (the code of each process that trained the run,
+:func:`vsl.provenance.record_segment`).
 """
 
 from __future__ import annotations
@@ -257,9 +258,12 @@ def warm_start(objective, directory: str | Path, vocabs: Vocabularies) -> None:
         objective.model.load_state_dict(weights)
     except RuntimeError as err:
         raise VslError(f"{directory}: its weights do not fit this model ({err})") from None
+    checkpoint = Path(directory) / LAST
+    if not checkpoint.is_file():
+        raise VslError(f"{directory}: no {LAST} with its priors (a run trained under torchrun keeps none)")
     try:
-        objective.load_prior_state(load_tensors(Path(directory) / "priors.pt"))
-    except ValueError as err:
+        objective.load_prior_state(load_tensors(checkpoint)["priors"])
+    except (KeyError, ValueError) as err:
         raise VslError(f"{directory}: priors do not fit this run's sentences ({err})") from None
 
 
@@ -338,8 +342,6 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
                  cluster=cluster)
     if cluster.main:  # the model scored below; best.pt of a resumed run may predate a damage
         save_tensors(out_dir / "best.pt", model.state_dict())
-    if objective is not model and not cluster.distributed:  # under torchrun each rank holds a shard
-        save_tensors(out_dir / "priors.pt", objective.prior_state())
     spread = cluster.replica_spread(model)
     results = {
         "dataset": data.corpus.spec.name,
