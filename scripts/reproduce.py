@@ -10,12 +10,13 @@ test.accuracy, or a list of them), rows, each a run config and optionally the pa
 and, for a curve, an ``x`` value, and optional notes printed under the table. Every (row, seed)
 runs into RUNS/<row>-s<seed> (default runs/tables/NAME) with scripts/run_vsl.py or
 scripts/run_hmm.py (a config with a "model" setting is an HMM run). A run whose results.json
-exists, or that results/NAME.json records as finished while its folder is absent, is skipped,
-so the grid resumes after a stop; a run that was stopped or killed part-way (it has a last.pt,
-or a probing neural HMM's probes.pt) is continued with --resume. A run stopped by Ctrl-C or
-SIGTERM stops the grid; the same command continues it. --dry-run prints the commands still to
-run and, under each that continues a stopped run, how far that run has trained (or why it
-cannot be continued).
+exists, or that results/NAME.json records as finished while its folder is absent, is skipped, so
+the grid resumes after a stop; a run that was stopped or killed part-way (it has a last.pt, or a
+probing neural HMM's probes.pt) is continued with --resume. A run stopped by Ctrl-C or SIGTERM
+stops the grid; the same command continues it. A run folder that another process is writing (see
+vsl.run_folder) is skipped, so several reproduce processes can share one grid. --dry-run prints
+the commands still to run and, under each that continues a stopped run, how far that run has
+trained (or why it cannot be continued).
 
 Writes results/NAME.json and results/NAME.md: mean +- sd over seeds (sample standard
 deviation), the paper's figure beside each cell, every command, seed and commit. A VSL run that
@@ -46,6 +47,7 @@ from vsl.checkpoint import (RESULTS, CheckpointError, atomic_write_bytes, atomic
 from vsl.config import HelpFormatter
 from vsl.errors import VslError
 from vsl.provenance import describe_code, git_commit, run_source
+from vsl.run_folder import run_folder_busy
 from vsl.train import StopRequest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -269,6 +271,9 @@ def main(argv=None) -> int:
                 done_elsewhere = (row["name"], seed) in recorded and not recorded[row["name"], seed]["interrupted"]
                 if run_finished(run) or (done_elsewhere and not run.exists()):
                     continue
+                if run_folder_busy(run):  # another reproduce (or a person) is training this cell
+                    print(f"skipping {run}: another process is training it", file=sys.stderr, flush=True)
+                    continue
                 todo = run_command(ROOT / row["config"] if not Path(row["config"]).is_absolute() else Path(row["config"]),
                                    seed, run, args.threads)
                 print(" ".join(todo), file=sys.stderr, flush=True)
@@ -280,6 +285,9 @@ def main(argv=None) -> int:
                 if code == StopRequest.EXIT_STATUS:
                     print(f"stopped on request: {run}; the same command continues the grid", file=sys.stderr)
                     return StopRequest.EXIT_STATUS
+                if code != 0 and run_folder_busy(run):  # another process took the cell a moment before
+                    print(f"skipping {run}: another process is training it", file=sys.stderr, flush=True)
+                    continue
                 if code != 0:
                     print(f"error: a run failed (exit {code}): {' '.join(todo)}", file=sys.stderr)
                     return 1

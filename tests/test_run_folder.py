@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from vsl.run_folder import LOCK, RunFolderError, claim_run_folder
+from vsl.run_folder import LOCK, RunFolderError, claim_run_folder, run_folder_busy
 
 HOLD = """
 import sys, time
@@ -37,12 +37,14 @@ def test_a_second_process_is_refused_naming_the_holder_and_a_killed_holder_leave
     folder = tmp_path / "run"
     holder = _start_holder(folder, tmp_path / "signal")
     try:
+        assert run_folder_busy(folder)
         with pytest.raises(RunFolderError, match=f"another run is writing this folder \\(pid {holder.pid}\\)"):
             with claim_run_folder(folder):
                 pass
     finally:
         holder.kill()
         holder.wait()
+    assert not run_folder_busy(folder)
     with claim_run_folder(folder, resume=True):  # the kernel dropped the dead holder's lock
         assert (folder / LOCK).read_text().strip() == str(os.getpid())
     assert not (folder / LOCK).exists()

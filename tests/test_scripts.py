@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from vsl.run_folder import claim_run_folder
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
@@ -129,6 +131,15 @@ def test_reproduce_runs_a_grid_over_seeds_and_resumes(tmp_path, twitter_folder):
                            "--dry-run"], capture_output=True, text=True)
     assert f"--resume {killed}" in done.stderr and done.stderr.count("--config") == 0
     assert f"# cannot continue: {killed}" in done.stderr  # no config.json, an empty last.pt
+    with claim_run_folder(killed, resume=True):  # another reproduce is training that cell: skipped
+        done = subprocess.run([sys.executable, str(SCRIPTS / "reproduce.py"), *map(str, args[1:]), "--seeds", "3",
+                               "--dry-run"], capture_output=True, text=True)
+    assert f"skipping {killed}: another process is training it" in done.stderr and "--resume" not in done.stderr
+    # an earlier try that left nothing to continue from is started again over its folder
+    (killed / "last.pt").unlink()
+    done = subprocess.run([sys.executable, str(SCRIPTS / "reproduce.py"), *map(str, args[1:]), "--seeds", "3",
+                           "--dry-run"], capture_output=True, text=True)
+    assert f"--out {killed} --overwrite" in done.stderr
 
     hmm_out = tmp_path / "hmm_table"
     _run([SCRIPTS / "reproduce.py", "--table", tmp_path / "wsj.yaml", "--seeds", "1", "--runs", tmp_path / "hmm_runs",

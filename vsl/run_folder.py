@@ -52,6 +52,21 @@ def _open_locked(lock_path: Path):
         handle.close()  # the previous holder removed the file between our open and our lock
 
 
+def run_folder_busy(directory: str | Path) -> bool:
+    """Whether a process is writing the run folder ``directory`` now (holds its lock)."""
+    try:
+        handle = open(Path(directory) / LOCK, encoding="utf-8")
+    except FileNotFoundError:
+        return False
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
 def _clear(directory: Path) -> None:
     """Remove everything in ``directory`` but the lock."""
     for path in directory.iterdir():
