@@ -63,6 +63,8 @@ def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool, bool]:
     parser.add_argument("--kl-rate", type=float, help="r of beta = min(exp(r * step) - 1, 1)")
     parser.add_argument("--kl-warmup", type=int, help="steps of linear annealing")
     parser.add_argument("--prior-update-every", type=int, help="visits between prior updates")
+    parser.add_argument("--no-first-visit-kl", dest="first_visit_kl", action="store_false", default=None,
+                        help="no KL term while a sentence's prior is still the initial N(0, I)")
     parser.add_argument("--init-from", help="a VSL run folder to continue from (weights and priors)")
     parser.add_argument("--embeddings", help="word2vec (text/binary) or GloVe file; default: skip-gram on the task's text")
     parser.add_argument("--vector-text", nargs="+", metavar="SOURCE",

@@ -131,11 +131,31 @@ def test_hier_z_depends_on_y_and_flat_z_does_not(twitter_slice, twitter_collator
         assert torch.allclose(first["z"].mean, second["z"].mean) != depends
 
 
-def _objective(model, labeled, unlabeled, update_every=1):
+def _objective(model, labeled, unlabeled, update_every=1, **options):
     stores = lambda sentences: {n: PriorStore([len(s) for s in sentences], model.dims[n], update_every)  # noqa: E731
                                 for n in model.names}
     return VariationalObjective(model, stores(labeled), stores(unlabeled), KLAnnealing("exp", 1e-2),
-                                alpha=1.0, unlabeled_weight=0.5)
+                                alpha=1.0, unlabeled_weight=0.5, **options)
+
+
+def test_without_first_visit_kl_a_sentence_pays_kl_once_its_prior_is_written(twitter_slice, twitter_collator):
+    train, dev = twitter_slice
+    model = _tagger(twitter_collator)
+    objective = _objective(model, train, dev, update_every=2, first_visit_kl=False)
+    batch = twitter_collator(dev[:4], range(4), with_tags=False)
+    unlabeled = [("unlabeled", batch, 1.0)]
+
+    def loss(beta, first_visit_kl):
+        objective.eval()
+        objective.first_visit_kl = first_visit_kl
+        return objective.parts_loss(unlabeled, beta)
+
+    for visit in (1, 2):  # update_every=2: the prior is N(0, I) until the second visit writes it
+        assert loss(0.8, False) == loss(torch.tensor(0.0), True) != loss(0.8, True)
+        objective.train()
+        objective.parts_loss(unlabeled, 0.8)
+        objective.commit_step()
+    assert loss(0.8, False) == loss(0.8, True) != loss(torch.tensor(0.0), True)
 
 
 def test_unlabeled_batch_trains_the_generative_side_not_the_classifier(twitter_slice, twitter_collator):

@@ -228,6 +228,7 @@ class RunConfig(Settings):
     kl_rate: float = 1e-3
     kl_warmup: int = 1000
     prior_update_every: int = 1
+    first_visit_kl: bool = True  # False: no KL term while a sentence's prior is still N(0, I)
     init_from: str | None = None  # a VSL run folder: start from its weights and priors (sec. 6.4)
     # optimisation
     batch_size: int = 10

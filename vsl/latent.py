@@ -110,6 +110,11 @@ class PriorStore:
         logvar = self.logvar[flat].float().masked_fill(padding, 0.0)
         return mean.to(indices.device), logvar.to(indices.device)
 
+    def written(self, indices: torch.Tensor) -> torch.Tensor:
+        """Whether each sentence in ``indices`` (B,) has had its prior written, i.e. holds a
+        posterior rather than the initial N(0, I); (B,) bool on the device of ``indices``."""
+        return (self.visits[indices.cpu()] >= self.update_every).to(indices.device)
+
     def update(self, indices: torch.Tensor, lengths: torch.Tensor, mean: torch.Tensor,
                logvar: torch.Tensor) -> torch.Tensor:
         """Count a visit of each sentence in ``indices`` (B,) and, where the new count is a

@@ -292,7 +292,9 @@ class VariationalObjective(nn.Module):
     """Training objective of a :class:`VariationalTagger`: labeled loss + ``unlabeled_weight``
     times the unlabeled ELBO, each averaged over its tokens; beta annealed by step; per-token
     priors read from, and written back to, one :class:`~vsl.latent.PriorStore` per latent
-    variable for the labeled and for the unlabeled sentences.
+    variable for the labeled and for the unlabeled sentences. ``first_visit_kl=False`` drops
+    the KL term of a sentence whose prior is still the initial N(0, I) (an option beyond the
+    paper, which keeps it).
 
     ``steps`` is a buffer, so the annealing position is saved with the weights. A training
     :meth:`loss` only records its prior updates; :meth:`commit_step` (called once the optimizer
@@ -300,11 +302,12 @@ class VariationalObjective(nn.Module):
     """
 
     def __init__(self, model: VariationalTagger, labeled_priors: dict, unlabeled_priors: dict | None,
-                 annealing, alpha: float = 1.0, unlabeled_weight: float = 0.1):
+                 annealing, alpha: float = 1.0, unlabeled_weight: float = 0.1, first_visit_kl: bool = True):
         super().__init__()
         self.model = model
         self.priors = {"labeled": labeled_priors, "unlabeled": unlabeled_priors}
         self.annealing, self.alpha, self.unlabeled_weight = annealing, alpha, unlabeled_weight
+        self.first_visit_kl = first_visit_kl
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
         self._pending: list[tuple[str, Batch, dict[str, Posterior]]] = []
 
@@ -333,6 +336,9 @@ class VariationalObjective(nn.Module):
             gathered = [{n: self.priors[name][n].gather(part.indices, part.lengths, width) for n in model.names}
                         for name, part, _ in parts]
             priors = {n: tuple(torch.cat([g[n][i] for g in gathered]) for i in (0, 1)) for n in model.names}
+            if not self.first_visit_kl:  # no KL against the initial N(0, I) of a sentence not yet written
+                written = torch.cat([self.priors[name][model.names[0]].written(part.indices) for name, part, _ in parts])
+                beta = beta * written[:, None].to(batch.words.device, torch.float32)
         total = model.negative_elbo(batch, posteriors, priors, self.alpha * weights, beta)
         first = 0
         for name, part, weight in parts:
