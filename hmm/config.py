@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import dataclass
 
 from hmm.models import EMISSIONS, TRANSITIONS
 from hmm.train import LOSS_SCALES
 from vsl.config import Settings, check_placement, require_positive
+from vsl.encoders import LSTM_INITS
 from vsl.errors import SettingError
 
 MODELS = ("hmm", "nhmm")
@@ -59,10 +61,19 @@ class HmmConfig(Settings):
     hidden_layers: int = 0  # extra ReLU layers in v_k and q (1: the authors' released code)
     lstm_layers: int = 3
     dropout: float = 0.5
+    # Tran et al. sec. 8: dropout also on the top LSTM layer's output (nn.LSTM drops only between
+    # layers), and LSTM weights N(0, 1/(n_in + hidden)), biases 0, forget-gate bias 1 ("paper";
+    # "torch": PyTorch's default); a batch's updates also stop when its likelihood got worse
+    lstm_dropout_top: bool = True
+    lstm_init: str = "paper"
+    stop_when_worse: bool = True
     char_dim: int = 15
     max_word_chars: int = 15
     device: str = "cpu"
     threads: int | None = None
+
+    #: What runs saved before these settings existed did (vsl 0.2.0 and earlier).
+    SAVED_BEFORE: typing.ClassVar[dict] = {"lstm_dropout_top": False, "lstm_init": "torch", "stop_when_worse": False}
 
     def resolved(self) -> "HmmConfig":
         """Fill the model-dependent defaults and check the values."""
@@ -78,6 +89,8 @@ class HmmConfig(Settings):
                          max_updates_per_batch=self.max_updates_per_batch, grad_clip=self.grad_clip,
                          checkpoint_every=self.checkpoint_every, lstm_layers=self.lstm_layers,
                          char_dim=self.char_dim, max_word_chars=self.max_word_chars, probes=self.probes)
+        if self.lstm_init not in LSTM_INITS:
+            raise SettingError(f"lstm_init must be one of {', '.join(LSTM_INITS)}; got {self.lstm_init!r}")
         if self.loss_scale not in LOSS_SCALES:
             raise SettingError(f"loss_scale must be one of {', '.join(LOSS_SCALES)}; got {self.loss_scale!r}")
         if self.gradient_noise < 0 or self.noise_decay < 0:

@@ -45,7 +45,8 @@ def build_model(config: HmmConfig, words: list[str]):
     return NeuralHMM(config.states, len(words), hidden=config.hidden, emission=config.emission,
                      transition=config.transition, words=words, char_dim=config.char_dim,
                      max_word_chars=config.max_word_chars, lstm_layers=config.lstm_layers,
-                     dropout=config.dropout, hidden_layers=config.hidden_layers)
+                     dropout=config.dropout, hidden_layers=config.hidden_layers,
+                     lstm_dropout_top=config.lstm_dropout_top, lstm_init=config.lstm_init)
 
 
 def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
@@ -113,6 +114,7 @@ def train(config: HmmConfig, model, labeled, unlabeled, collate: Collator, progr
     def fit(candidate, epochs: int, noise_seed: int, **saving) -> list[float]:
         return train_neural_hmm(candidate, batches, epochs, lr=config.lr,
                                 max_updates_per_batch=config.max_updates_per_batch, tolerance=config.tolerance,
+                                stop_when_worse=config.stop_when_worse,
                                 grad_clip=config.grad_clip, loss_scale=config.loss_scale,
                                 gradient_noise=config.gradient_noise, noise_decay=config.noise_decay,
                                 noise_seed=noise_seed, device=cluster.device, progress=progress,

@@ -235,7 +235,7 @@ class NeuralHMM(nn.Module):
     def __init__(self, n_states: int, n_words: int, hidden: int = 512, emission: str = "embed",
                  transition: str = "matrix", words: Sequence[str] | None = None, char_dim: int = 15,
                  max_word_chars: int = 15, lstm_layers: int = 3, dropout: float = 0.5,
-                 hidden_layers: int = 0):
+                 hidden_layers: int = 0, lstm_dropout_top: bool = False, lstm_init: str = "torch"):
         super().__init__()
         if emission not in EMISSIONS:
             raise VslError(f"emission {emission!r} is not one of {', '.join(EMISSIONS)}")
@@ -273,7 +273,8 @@ class NeuralHMM(nn.Module):
             self.query_layers = relu_layers(hidden, hidden_layers)
         else:
             self.lstm_embedding = nn.Embedding(n_words, hidden)
-            self.lstm = PrefixLSTM(hidden, hidden, layers=lstm_layers, dropout=dropout)
+            self.lstm = PrefixLSTM(hidden, hidden, layers=lstm_layers, dropout=dropout, dropout_top=lstm_dropout_top,
+                                   init=lstm_init)
         self.transition_layer = nn.Linear(hidden, K * K)  # U and b of eq. 8
 
     # -- the three distributions

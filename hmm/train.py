@@ -81,7 +81,8 @@ class GradientNoise:
 
 
 def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs: int, lr: float = 1e-3,
-                     max_updates_per_batch: int = 6, tolerance: float = 1e-4, grad_clip: float = 5.0,
+                     max_updates_per_batch: int = 6, tolerance: float = 1e-4, stop_when_worse: bool = False,
+                     grad_clip: float = 5.0,
                      loss_scale: str = "token", gradient_noise: float = 0.0, noise_decay: float = 0.55,
                      noise_seed: int = 0,
                      device: str | torch.device = "cpu", progress: bool = True, batches_per_epoch: int | None = None,
@@ -94,7 +95,8 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
     ``batches_fn(epoch)`` gives the epoch's batches, the same ones each time it is called for
     that epoch. Each batch gets up to ``max_updates_per_batch`` updates of the mean per-token
     log-likelihood; the loop moves on when ``|ll - ll_previous| < tolerance * |ll_previous|``
-    between consecutive evaluations. The gradient is that of -log p(x) per token
+    between consecutive evaluations or, with ``stop_when_worse``, when ``ll < ll_previous``
+    (Tran et al. 2016, sec. 8). The gradient is that of -log p(x) per token
     (``loss_scale="token"``), or of the batch's summed -log p(x) over the number of states
     (``"state"``, as the authors' code scales it, so that its clip norm and noise sizes mean the
     same). ``gradient_noise`` > 0 adds :class:`GradientNoise` (``noise_decay``, ``noise_seed``) to
@@ -155,7 +157,8 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
                 loss = loss_fn(batch)
                 summed, n_tokens = cluster.sum(-loss.item() * batch.n_tokens, batch.n_tokens)
                 current = summed / n_tokens
-                if previous is not None and abs(current - previous) < tolerance * abs(previous):
+                if previous is not None and (abs(current - previous) < tolerance * abs(previous)
+                                             or (stop_when_worse and current < previous)):
                     break
                 apply_update(model, optimizer, loss * scale, grad_clip,
                              f"epoch {epoch + 1}, batch {state['batch']} ({batch.describe()})", cluster,

@@ -18,6 +18,7 @@ from hmm.train import GradientNoise, TrainingStopped, cap_length, tag_corpus, tr
 from vsl.checkpoint import LAST, RunMetadata, save_metadata, save_tensors, training_progress
 from vsl.data.batching import Batch, Collator, iterate_batches
 from vsl.data.readers import Sentence
+from vsl.encoders import PrefixLSTM
 from vsl.data.vocab import Vocabularies, Vocabulary
 from vsl.errors import VslError
 from vsl.metrics import many_to_one
@@ -188,6 +189,49 @@ def test_dropout_makes_lstm_training_stochastic_but_tagging_deterministic():
     batch = make_batch([[2, 3, 4, 5, 6], [7, 8, 2]])
     assert not torch.equal(model.log_likelihood(batch), model.log_likelihood(batch))
     assert torch.equal(model.tag(batch), model.tag(batch)) and model.training
+
+
+def test_top_dropout_acts_on_the_lstm_output_in_training_only():
+    torch.manual_seed(0)
+    inputs = torch.randn(3, 6, 8)
+    plain = PrefixLSTM(8, 10, layers=1, dropout=0.5).train()  # one layer: nn.LSTM drops nothing
+    assert torch.equal(plain(inputs), plain(inputs))
+    top = PrefixLSTM(8, 10, layers=1, dropout=0.5, dropout_top=True)
+    top.load_state_dict(plain.state_dict())
+    dropped = top.train()(inputs)
+    assert not torch.equal(dropped, top(inputs)) and (dropped[:, 1:] == 0).float().mean() > 0.3
+    assert torch.equal(dropped[:, 0], top.start.expand(3, -1))  # the start state is not an LSTM output
+    assert torch.equal(top.eval()(inputs), plain.eval()(inputs))
+
+
+def test_paper_lstm_initialization_statistics():
+    torch.manual_seed(0)
+    lstm = PrefixLSTM(64, 256, layers=3, init="paper").rnn
+    for layer, fan in ((0, 64 + 256), (1, 512), (2, 512)):
+        for kind in ("ih", "hh"):
+            weight = getattr(lstm, f"weight_{kind}_l{layer}")
+            assert abs(float(weight.mean())) < 3e-3 and float(weight.std()) == pytest.approx(fan ** -0.5, rel=0.02)
+        bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
+        assert torch.equal(bias, torch.cat([torch.zeros(256), torch.ones(256), torch.zeros(512)]))
+    default = PrefixLSTM(64, 256, layers=1, init="torch").rnn
+    assert float(default.weight_hh_l0.abs().max()) <= 256 ** -0.5 and float(default.bias_ih_l0.abs().max()) > 0
+
+
+def test_a_batch_stops_updating_when_its_likelihood_got_worse():
+    """A scripted per-token log-likelihood per evaluation: -5.0, -4.0, -4.5, ... With
+    stop_when_worse the third evaluation (worse than the second) ends the batch after two
+    updates; without it all six evaluations and updates run (every change is far above the
+    tolerance)."""
+    model = NeuralHMM(2, 5, hidden=4)
+    batch = make_batch([[2, 3, 4]])
+    for stop, evaluations in ((True, 3), (False, 6)):
+        script = iter([-5.0, -4.0, -4.5, -3.0, -2.0, -1.5, -1.0])
+        model.log_likelihood = lambda b, tags=None, script=script: (
+            model.word_bias.sum() * 0 + next(script) * batch.n_tokens).reshape(1)
+        history = train_neural_hmm(model, lambda epoch: [batch], epochs=1, lr=0.01, stop_when_worse=stop,
+                                   progress=False, log=None)
+        assert len(history) == 1
+        assert 7 - len(list(script)) == evaluations
 
 
 # ----------------------------------------------------------------------------- conv emission

@@ -122,6 +122,21 @@ def test_paper_configs_load_with_the_paper_settings():
     assert configs["wsj_nhmm"].hidden_layers == 0
 
 
+def test_paper_training_is_the_default_and_earlier_runs_keep_theirs():
+    from hmm.config import HmmConfig
+
+    paper = {"lstm_dropout_top": True, "lstm_init": "paper", "stop_when_worse": True}
+    earlier = {"lstm_dropout_top": False, "lstm_init": "torch", "stop_when_worse": False}
+    assert {key: getattr(HmmConfig(), key) for key in paper} == paper
+    saved = HmmConfig.from_saved({"model": "nhmm", "transition": "lstm"})  # a config.json of vsl 0.2
+    assert {key: getattr(saved, key) for key in earlier} == earlier
+    for path in (ROOT / "configs" / "hmm").glob("wsj_*.yaml"):  # the configs behind results/ ran the old way
+        config = HmmConfig.load(path)
+        if config.model == "nhmm":
+            assert not config.stop_when_worse, path
+            assert config.transition != "lstm" or (config.lstm_init, config.lstm_dropout_top) == ("torch", False), path
+
+
 def test_semi_supervised_neural_hmm_learns_tags_from_the_labeled_share(tmp_path, twitter_folder):
     """On the VSL split (here: every labeled tweet), clamped states become the tags: tagging
     accuracy is reported, there is one state per tag, and the states beat the majority tag."""

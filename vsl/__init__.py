@@ -6,4 +6,4 @@ labelers of Chen et al. (2018) in :mod:`vsl.variational` (their BiGRU baseline i
 :mod:`hmm`.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -126,19 +126,39 @@ class CharCNN(nn.Module):
         return self.project(pooled[order])
 
 
+LSTM_INITS = ("paper", "torch")
+
+
 class PrefixLSTM(nn.Module):
     """A stacked LSTM read left to right; output t has seen inputs 0..t-1 only.
 
     Output 0 is a learned start state (nothing read yet). Causality makes padding at the end
-    harmless, so no packing is needed.
+    harmless, so no packing is needed. ``dropout`` acts between the layers and, with
+    ``dropout_top``, on the top layer's output as well ("dropout over the vertical
+    connections", Tran et al. 2016, sec. 8; ``nn.LSTM`` alone drops only between layers).
+    ``init="paper"`` draws every weight from N(0, 1 / (n_in + hidden)) and sets the biases to 0
+    but the forget gate's to 1 (Tran et al. sec. 8, with their code's n_in + hidden); ``"torch"``
+    keeps PyTorch's U(+-1/sqrt(hidden)).
     """
 
-    def __init__(self, input_dim: int, hidden: int, layers: int = 3, dropout: float = 0.5):
+    def __init__(self, input_dim: int, hidden: int, layers: int = 3, dropout: float = 0.5,
+                 dropout_top: bool = False, init: str = "torch"):
         super().__init__()
+        if init not in LSTM_INITS:
+            raise ValueError(f"init {init!r} is not one of {', '.join(LSTM_INITS)}")
         self.rnn = nn.LSTM(input_dim, hidden, num_layers=layers, batch_first=True,
                            dropout=dropout if layers > 1 else 0.0)
+        self.top_dropout = nn.Dropout(dropout if dropout_top else 0.0)
         self.start = nn.Parameter(torch.zeros(hidden))
         self.output_dim = hidden
+        if init == "paper":
+            for layer in range(layers):
+                fan = (input_dim if layer == 0 else hidden) + hidden
+                for kind in ("ih", "hh"):
+                    nn.init.normal_(getattr(self.rnn, f"weight_{kind}_l{layer}"), std=fan ** -0.5)
+                    nn.init.zeros_(getattr(self.rnn, f"bias_{kind}_l{layer}"))
+                with torch.no_grad():  # gates in PyTorch's order: input, forget, cell, output
+                    getattr(self.rnn, f"bias_ih_l{layer}")[hidden:2 * hidden] = 1.0
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         """``inputs`` (B, T, D) -> (B, T, hidden)."""
@@ -146,4 +166,4 @@ class PrefixLSTM(nn.Module):
         if inputs.shape[1] == 1:
             return start
         states, _ = self.rnn(inputs[:, :-1])
-        return torch.cat([start, states], dim=1)
+        return torch.cat([start, self.top_dropout(states)], dim=1)
