@@ -34,7 +34,7 @@ from vsl.distributed import SINGLE_PROCESS, Cluster, process_group
 from vsl.errors import VslError
 from vsl.experiment import configure_cpu, seed_everything
 from vsl.train import TrainedTagger, stop_requested
-from vsl.metrics import accuracy, cluster_scores
+from vsl.metrics import accuracy, cluster_scores, state_use
 from vsl.provenance import code_version, record_segment
 from vsl.run_folder import claim_run_folder
 
@@ -259,7 +259,7 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
         return None
     clusters = tag_corpus(model, test, collate, config.eval_batch_size, cluster.device)
     gold = [s.tags for s in test]
-    scores = cluster_scores(gold, clusters)
+    scores = {**cluster_scores(gold, clusters), "state_use": state_use(clusters)}
     if config.semi_supervised:  # states are tags
         scores["accuracy"] = accuracy(gold, [vocabs.tags.decode(states) for states in clusters])
     neural = config.model == "nhmm"

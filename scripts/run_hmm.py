@@ -110,7 +110,7 @@ def main(argv=None) -> int:
         print("interrupted; the run's last.pt, if any, holds its last periodic checkpoint", file=sys.stderr)
         return StopRequest.EXIT_STATUS
     if results is not None:  # rank 0 (or the only process)
-        keys = ("m1", "one_to_one", "one_to_one_greedy", "vm", "log_likelihood_per_token", "seconds")
+        keys = ("m1", "one_to_one", "one_to_one_greedy", "vm", "state_use", "log_likelihood_per_token", "seconds")
         print(json.dumps({"out": out, **{k: results[k] for k in keys}}, indent=2))
     return 0
 

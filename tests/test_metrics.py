@@ -146,3 +146,10 @@ def test_tagging_scores_per_task():
     )
     with pytest.raises(ValueError, match="unknown task"):
         metrics.tagging_scores(gold, pred, "chunking")
+
+
+def test_state_use_counts_clusters_and_the_largest_shares():
+    clusters = [[0, 0, 1, 2], [0, 3, 4, 0, 5, 0]]  # 10 tokens: cluster 0 holds 5
+    assert metrics.state_use(clusters) == {"used": 6, "largest_share": 0.5, "largest_four_share": 0.8}
+    with pytest.raises(ValueError):
+        metrics.state_use([[]])

@@ -17,6 +17,7 @@ about 1.8 s to load, which every command would otherwise pay before it reads its
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Hashable, Sequence
 from typing import NamedTuple
 
@@ -143,6 +144,17 @@ def cluster_scores(gold: Sentences, clusters: Sentences) -> dict[str, float]:
         "one_to_one_greedy": one_to_one_greedy(gold, clusters),
         "vm": v_measure(gold, clusters),
     }
+
+
+def state_use(clusters: Sentences) -> dict[str, float]:
+    """How the tokens spread over the induced clusters: how many clusters are used, and the
+    share of the tokens in the largest one and in the largest four (a collapsed model puts most
+    tokens in a few states)."""
+    sizes = sorted(Counter(c for sentence in clusters for c in sentence).values(), reverse=True)
+    total = sum(sizes)
+    if not total:
+        raise ValueError("no tokens")
+    return {"used": len(sizes), "largest_share": sizes[0] / total, "largest_four_share": sum(sizes[:4]) / total}
 
 
 class ClusterContents(NamedTuple):
