@@ -88,14 +88,15 @@ def train_skipgram(
     workers: int = 1,
     cache_dir: str | Path | None = None,
     log: Callable[[str], None] | None = None,
+    progress: bool = False,
 ) -> KeyedVectors:
     """Skip-gram vectors (gensim ``Word2Vec``, ``sg=1``, negative sampling) for a tokenised corpus.
 
     The result is cached as ``<cache_dir>/skipgram-<key>.npz`` (words and vectors), where
     the key hashes every token and every argument but ``cache_dir`` (see :func:`_cache_key`); a
     later call with the same corpus and arguments loads that file instead of training.
-    ``cache_dir`` defaults to :func:`default_cache_dir`. With ``log``, it says which it did,
-    and training shows a progress bar over the epochs.
+    ``cache_dir`` defaults to :func:`default_cache_dir`. With ``log``, it says which it did;
+    with ``progress``, training shows a bar over the epochs.
 
     With ``workers=1`` and a fixed ``seed``, gensim 4.4 gives bit-identical vectors in fresh
     processes whatever ``PYTHONHASHSEED`` is: it draws the initial matrix from
@@ -125,7 +126,7 @@ def train_skipgram(
             self.bar.update(1)
 
     started = time.perf_counter()
-    with tqdm(total=epochs, desc="skip-gram epochs", disable=log is None, dynamic_ncols=True) as bar:
+    with tqdm(total=epochs, desc="skip-gram epochs", disable=not progress, dynamic_ncols=True) as bar:
         model = Word2Vec(
             corpus, vector_size=dim, window=window, min_count=min_count, epochs=epochs, sg=1,
             negative=negative, seed=seed, workers=workers, callbacks=[EpochBar(bar)],

@@ -118,7 +118,7 @@ class PreparedData:
 Log = Callable[[str], None] | None  # where a run's stages are reported (None: nowhere)
 
 
-def word_vectors(config: RunConfig, corpus: Corpus, split: LabeledSplit, log: Log = None):
+def word_vectors(config: RunConfig, corpus: Corpus, split: LabeledSplit, log: Log = None, progress: bool = False):
     """The pretrained vectors of a run: the given file, or skip-gram on the labeled and
     unlabeled training text followed by each ``config.vector_text`` source (a raw-text file or
     a dataset's training and raw text, read as :func:`~vsl.data.splits.raw_text` reads them,
@@ -135,12 +135,12 @@ def word_vectors(config: RunConfig, corpus: Corpus, split: LabeledSplit, log: Lo
         log(f"vectors: skip-gram ({config.skipgram_epochs} epochs) on {len(text):,} sentences, "
             f"{sum(map(len, text)):,} tokens ({sources})")
     return train_skipgram(text, dim=config.word_dim, window=config.skipgram_window,
-                          epochs=config.skipgram_epochs, seed=config.seed, log=log)
+                          epochs=config.skipgram_epochs, seed=config.seed, log=log, progress=progress)
 
 
-def prepare_data(config: RunConfig, log: Log = None) -> PreparedData:
+def prepare_data(config: RunConfig, log: Log = None, progress: bool = False) -> PreparedData:
     """Load and split the dataset, get word vectors, build vocabularies and the embedding
-    matrix, reporting each stage to ``log``."""
+    matrix, reporting each stage to ``log`` (and skip-gram training with a bar if ``progress``)."""
     corpus = load_dataset(resolve_dataset(config.data, config.data_root, config.format))
     split = make_split(corpus, config.labeled_fraction, config.unlabeled_fraction, config.seed,
                        raw_text(corpus, config.unlabeled, config.data_root))
@@ -148,7 +148,7 @@ def prepare_data(config: RunConfig, log: Log = None) -> PreparedData:
         parts = {"labeled": split.labeled, "unlabeled": split.unlabeled, "dev": corpus.dev, "test": corpus.test}
         log(f"data: {corpus.spec.name}; " + ", ".join(
             f"{name} {len(part):,} sentences ({sum(map(len, part)):,} tokens)" for name, part in parts.items()))
-    vectors = word_vectors(config, corpus, split, log)
+    vectors = word_vectors(config, corpus, split, log, progress)
     if vectors.vector_size != config.word_dim:
         raise VslError(f"word vectors have {vectors.vector_size} dimensions, word_dim is {config.word_dim}")
     vocabs = build_vocabularies(split.labeled, split.unlabeled, corpus.dev + corpus.test, vectors)
@@ -228,15 +228,16 @@ class TrainingSetup(NamedTuple):
     objective: torch.nn.Module
 
 
-def set_up_training(config: RunConfig, cluster: Cluster = SINGLE_PROCESS, log: Log = None) -> TrainingSetup:
+def set_up_training(config: RunConfig, cluster: Cluster = SINGLE_PROCESS, log: Log = None,
+                    progress: bool = False) -> TrainingSetup:
     """Data, split, model (on the cluster's device) and objective of a run from ``config``,
     seeded as every run is, so that a resumed run or a benchmark of one rebuilds exactly what
     its checkpoint was saved from. Rank 0 prepares (and caches) the word vectors first, and
-    reports the stages to ``log``."""
+    reports the stages to ``log`` (with a bar over skip-gram epochs if ``progress``)."""
     seed_everything(config.seed)
     if not cluster.main:
         cluster.barrier()
-    data = prepare_data(config, log if cluster.main else None)
+    data = prepare_data(config, log if cluster.main else None, progress and cluster.main)
     if cluster.main:
         cluster.barrier()
     split = dataclasses.replace(data.split, labeled=cluster.shard(data.split.labeled),
@@ -308,7 +309,8 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
     version = code_version()  # the code as it was when the run started
     configure_cpu(config.threads)
     device = cluster.device
-    data, split, model, objective = set_up_training(config, cluster, log=lambda line: print(line, file=sys.stderr))
+    data, split, model, objective = set_up_training(config, cluster, log=lambda line: print(line, file=sys.stderr),
+                                                    progress=progress)
     task = data.corpus.spec.task
     checkpoint = load_training_checkpoint(out_dir, data.vocabs.to_dict()) if resume else None
     if checkpoint is not None:
