@@ -229,6 +229,7 @@ class RunConfig(Settings):
     kl_warmup: int = 1000
     prior_update_every: int = 1
     first_visit_kl: bool = True  # False: no KL term while a sentence's prior is still N(0, I)
+    unlabeled_trains_encoder: bool = True  # False: the unlabeled ELBO's gradient stops at the encoder
     init_from: str | None = None  # a VSL run folder: start from its weights and priors (sec. 6.4)
     # optimisation
     batch_size: int = 10

@@ -292,9 +292,11 @@ class VariationalObjective(nn.Module):
     """Training objective of a :class:`VariationalTagger`: labeled loss + ``unlabeled_weight``
     times the unlabeled ELBO, each averaged over its tokens; beta annealed by step; per-token
     priors read from, and written back to, one :class:`~vsl.latent.PriorStore` per latent
-    variable for the labeled and for the unlabeled sentences. ``first_visit_kl=False`` drops
-    the KL term of a sentence whose prior is still the initial N(0, I) (an option beyond the
-    paper, which keeps it).
+    variable for the labeled and for the unlabeled sentences. Two options beyond the paper
+    (which has neither): ``first_visit_kl=False`` drops the KL term of a sentence whose prior
+    is still the initial N(0, I); ``unlabeled_trains_encoder=False`` stops the unlabeled
+    ELBO's gradient at the shared encoder's output, so raw text trains only the latent heads
+    and the decoder.
 
     ``steps`` is a buffer, so the annealing position is saved with the weights. A training
     :meth:`loss` only records its prior updates; :meth:`commit_step` (called once the optimizer
@@ -302,12 +304,13 @@ class VariationalObjective(nn.Module):
     """
 
     def __init__(self, model: VariationalTagger, labeled_priors: dict, unlabeled_priors: dict | None,
-                 annealing, alpha: float = 1.0, unlabeled_weight: float = 0.1, first_visit_kl: bool = True):
+                 annealing, alpha: float = 1.0, unlabeled_weight: float = 0.1, first_visit_kl: bool = True,
+                 unlabeled_trains_encoder: bool = True):
         super().__init__()
         self.model = model
         self.priors = {"labeled": labeled_priors, "unlabeled": unlabeled_priors}
         self.annealing, self.alpha, self.unlabeled_weight = annealing, alpha, unlabeled_weight
-        self.first_visit_kl = first_visit_kl
+        self.first_visit_kl, self.unlabeled_trains_encoder = first_visit_kl, unlabeled_trains_encoder
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
         self._pending: list[tuple[str, Batch, dict[str, Posterior]]] = []
 
@@ -325,7 +328,12 @@ class VariationalObjective(nn.Module):
             batch = stack_batches(batch, more)
         width = batch.words.shape[1]
         sample = model.variational and self.training
-        posteriors = model.posteriors(model.encoder(batch), sample)
+        states = model.encoder(batch)
+        if not self.unlabeled_trains_encoder:  # the unlabeled rows' gradient stops at the encoder's output
+            unlabeled = torch.cat([torch.full((part.words.shape[0],), name == "unlabeled", device=states.device)
+                                   for name, part, _ in parts])
+            states = torch.where(unlabeled[:, None, None], states.detach(), states)
+        posteriors = model.posteriors(states, sample)
         if len(parts) == 1:  # one weight: a plain number keeps pyro's scaling on its fast path
             weights = parts[0][2] / parts[0][1].n_tokens
         else:
