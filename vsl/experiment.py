@@ -86,7 +86,7 @@ def configure_cpu(threads: int | None) -> None:
     gradient, and exp of shifted log-probabilities (softmaxes over large vocabularies, the
     scaled HMM recursions) lands there. x86 CPUs take a slow microcode path for each operation
     on such a value; VSL-GG-Hier steps on Twitter 28,600 steps into training ran 2.67x faster
-    with them flushed (README, Benchmarks). Flushing treats them as zero, a change of less than
+    with them flushed (results/benchmarks.md). Flushing treats them as zero, a change of less than
     1.2e-38 in absolute value. Call it before any parallel work: the workers of torch's thread
     pool take the mode of the thread that starts them."""
     torch.set_flush_denormal(True)
