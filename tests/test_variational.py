@@ -184,6 +184,21 @@ def test_unlabeled_gradient_can_stop_at_the_encoder(twitter_slice, twitter_colla
     assert any(p.grad is not None and p.grad.any() for p in model.encoder.parameters())
 
 
+def test_unlabeled_gradient_can_leave_the_y_head_alone(twitter_slice, twitter_collator):
+    train, dev = twitter_slice
+    model = _frozen_tagger(twitter_collator)
+    objective = _objective(model, train, dev[:5], unlabeled_trains_y=False).train()
+    unlabeled = ("unlabeled", twitter_collator(dev[:5], range(5), with_tags=False), 1.0)
+    objective.parts_loss([unlabeled], beta=0.5).backward()
+    assert all(p.grad is None or not p.grad.any() for p in model.heads["y"].parameters())
+    assert model.heads["z"].linear.weight.grad.abs().sum() > 0 and model.decoder.net[0].weight.grad.abs().sum() > 0
+    assert any(p.grad is not None and p.grad.any() for p in model.encoder.parameters())  # through the z head
+    model.zero_grad(set_to_none=True)
+    labeled = ("labeled", twitter_collator(train[:4], range(4)), 1.0)
+    objective.parts_loss([labeled, unlabeled], beta=0.5).backward()  # labeled rows still train it
+    assert model.heads["y"].linear.weight.grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("latent", ["gauss", "flat", "hier"])
 def test_one_stacked_pass_gives_the_loss_of_the_parts_taken_alone(latent, twitter_slice, twitter_collator):
     """Labeled and unlabeled batches of different widths and character tables run as one stacked

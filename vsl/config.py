@@ -230,6 +230,7 @@ class RunConfig(Settings):
     prior_update_every: int = 1
     first_visit_kl: bool = True  # False: no KL term while a sentence's prior is still N(0, I)
     unlabeled_trains_encoder: bool = True  # False: the unlabeled ELBO's gradient stops at the encoder
+    unlabeled_trains_y: bool = True  # False: the unlabeled ELBO does not train q(y|h), which the classifier reads
     init_from: str | None = None  # a VSL run folder: start from its weights and priors (sec. 6.4)
     # optimisation
     batch_size: int = 10

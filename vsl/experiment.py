@@ -201,7 +201,8 @@ def build_objective(config: RunConfig, model, split: LabeledSplit):
     unlabeled = stores(split.unlabeled) if trains_on_unlabeled(config, split) else None
     annealing = KLAnnealing(config.kl_annealing, config.kl_rate, config.kl_warmup)
     return VariationalObjective(model, stores(split.labeled), unlabeled, annealing, config.alpha,
-                                config.unlabeled_weight, config.first_visit_kl, config.unlabeled_trains_encoder)
+                                config.unlabeled_weight, config.first_visit_kl, config.unlabeled_trains_encoder,
+                                config.unlabeled_trains_y)
 
 
 def training_batches(config: RunConfig, split: LabeledSplit, collate: Collator,

@@ -144,11 +144,17 @@ class VariationalTagger(nn.Module):
         self._elbo = TraceMeanField_ELBO()
 
     # inference network ---------------------------------------------------------------
-    def posteriors(self, h: torch.Tensor, sample: bool) -> dict[str, Posterior]:
-        """q(y|h), q(z|h) or q(z|y,h) at every token, with their samples (or means)."""
+    def posteriors(self, h: torch.Tensor, sample: bool, y_frozen_rows: torch.Tensor | None = None
+                   ) -> dict[str, Posterior]:
+        """q(y|h), q(z|h) or q(z|y,h) at every token, with their samples (or means).
+        ``y_frozen_rows`` (B,) bool: at those sentences q(y|h) is computed without gradient, so
+        no loss on them trains the y head or reaches the encoder through y."""
         found = {}
         if "y" in self.names:
             mean, logvar = self.heads["y"](h)
+            if y_frozen_rows is not None:
+                rows = y_frozen_rows[:, None, None]
+                mean, logvar = torch.where(rows, mean.detach(), mean), torch.where(rows, logvar.detach(), logvar)
             found["y"] = Posterior(mean, logvar, reparameterize(mean, logvar, sample))
         z_input = torch.cat([h, found["y"].value], -1) if self.latent == "hier" else h
         mean, logvar = self.heads["z"](z_input)
@@ -296,7 +302,9 @@ class VariationalObjective(nn.Module):
     (which has neither): ``first_visit_kl=False`` drops the KL term of a sentence whose prior
     is still the initial N(0, I); ``unlabeled_trains_encoder=False`` stops the unlabeled
     ELBO's gradient at the shared encoder's output, so raw text trains only the latent heads
-    and the decoder.
+    and the decoder; ``unlabeled_trains_y=False`` computes q(y|h) of the unlabeled sentences
+    without gradient, so raw text trains the encoder, the z head and the decoder but not the y
+    head that the classifier reads (no effect on VSL-G, which has no y).
 
     ``steps`` is a buffer, so the annealing position is saved with the weights. A training
     :meth:`loss` only records its prior updates; :meth:`commit_step` (called once the optimizer
@@ -305,12 +313,13 @@ class VariationalObjective(nn.Module):
 
     def __init__(self, model: VariationalTagger, labeled_priors: dict, unlabeled_priors: dict | None,
                  annealing, alpha: float = 1.0, unlabeled_weight: float = 0.1, first_visit_kl: bool = True,
-                 unlabeled_trains_encoder: bool = True):
+                 unlabeled_trains_encoder: bool = True, unlabeled_trains_y: bool = True):
         super().__init__()
         self.model = model
         self.priors = {"labeled": labeled_priors, "unlabeled": unlabeled_priors}
         self.annealing, self.alpha, self.unlabeled_weight = annealing, alpha, unlabeled_weight
         self.first_visit_kl, self.unlabeled_trains_encoder = first_visit_kl, unlabeled_trains_encoder
+        self.unlabeled_trains_y = unlabeled_trains_y
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
         self._pending: list[tuple[str, Batch, dict[str, Posterior]]] = []
 
@@ -329,11 +338,11 @@ class VariationalObjective(nn.Module):
         width = batch.words.shape[1]
         sample = model.variational and self.training
         states = model.encoder(batch)
+        unlabeled = torch.cat([torch.full((part.words.shape[0],), name == "unlabeled", device=states.device)
+                               for name, part, _ in parts])
         if not self.unlabeled_trains_encoder:  # the unlabeled rows' gradient stops at the encoder's output
-            unlabeled = torch.cat([torch.full((part.words.shape[0],), name == "unlabeled", device=states.device)
-                                   for name, part, _ in parts])
             states = torch.where(unlabeled[:, None, None], states.detach(), states)
-        posteriors = model.posteriors(states, sample)
+        posteriors = model.posteriors(states, sample, None if self.unlabeled_trains_y else unlabeled)
         if len(parts) == 1:  # one weight: a plain number keeps pyro's scaling on its fast path
             weights = parts[0][2] / parts[0][1].n_tokens
         else:
