@@ -63,6 +63,9 @@ def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool, bool]:
     parser.add_argument("--kl-rate", type=float, help="r of beta = min(exp(r * step) - 1, 1)")
     parser.add_argument("--kl-warmup", type=int, help="steps of linear annealing")
     parser.add_argument("--prior-update-every", type=int, help="visits between prior updates")
+    parser.add_argument("--prior-storage", choices=("memory", "disk", "auto"),
+                        help="where the per-token priors live: memory, memory-mapped files in OUT/priors, "
+                             "or auto (disk above 256 MiB)")
     parser.add_argument("--no-first-visit-kl", dest="first_visit_kl", action="store_false", default=None,
                         help="no KL term while a sentence's prior is still the initial N(0, I)")
     parser.add_argument("--init-from", help="a VSL run folder to continue from (weights and priors)")

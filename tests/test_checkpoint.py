@@ -6,10 +6,12 @@ import errno
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 
-from vsl.checkpoint import CheckpointError, RunMetadata, atomic_write_bytes, load_model, save_model
+from vsl.checkpoint import (LAST, PRIORS, CheckpointError, RunMetadata, atomic_write_bytes, load_model,
+                            read_training_checkpoint, save_model, save_tensors, write_snapshot)
 
 
 def _save(tmp_path):
@@ -94,3 +96,21 @@ def test_a_full_disk_is_named_and_keeps_the_old_file(tmp_path, monkeypatch):
         atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
+
+
+def test_a_snapshot_that_does_not_match_its_checkpoint_is_named(tmp_path):
+    values = np.arange(24, dtype=np.float16).reshape(6, 4)
+    snapshot = tmp_path / PRIORS / "labeled-y.mean.step3.float16"
+    save_tensors(tmp_path / LAST, {"priors": {"mean": write_snapshot(snapshot, values)}})
+    assert torch.equal(read_training_checkpoint(tmp_path / LAST)["priors"]["mean"], torch.from_numpy(values))
+
+    write_snapshot(snapshot.with_name("other"), values + 1)  # another checkpoint's snapshot in its place
+    os.replace(snapshot.with_name("other"), snapshot)
+    with pytest.raises(CheckpointError, match=f"{snapshot}: does not match {tmp_path / LAST} .*another checkpoint"):
+        read_training_checkpoint(tmp_path / LAST)
+    snapshot.write_bytes(values.tobytes()[:-2])  # cut short
+    with pytest.raises(CheckpointError, match=f"{snapshot}: does not match .*46 bytes"):
+        read_training_checkpoint(tmp_path / LAST)
+    snapshot.unlink()
+    with pytest.raises(CheckpointError, match=f"{snapshot}: missing; {tmp_path / LAST} keeps its priors there"):
+        read_training_checkpoint(tmp_path / LAST)

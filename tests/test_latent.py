@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 
+import numpy as np
 import pytest
 import torch
 from torch.distributions import Independent, Normal, kl_divergence
 
+from vsl.checkpoint import LAST, PRIORS, load_tensors, read_training_checkpoint, save_tensors
+from vsl.errors import VslError
 from vsl.latent import GaussianHead, PriorStore, gaussian_kl, reparameterize
 
 HALF = dict(atol=1e-2, rtol=1e-3)  # float16 storage precision
@@ -193,3 +198,67 @@ def test_length_one_sentences_and_mixed_lengths():
     alone_mean, _ = store.gather(*_batch([2, 0], [1, 1]), max_len=3)
     torch.testing.assert_close(alone_mean[:, 0], torch.stack([mean[2, 0], mean[1, 0]]), **HALF)
     assert not alone_mean[:, 1:].any()
+
+
+def _updates(store, seed):
+    """Visit random batches of ``store``'s sentences, each sentence once per batch; returns the
+    priors gathered before every update and which sentences each update wrote."""
+    generator = torch.Generator().manual_seed(seed)
+    lengths = store.offsets.diff()
+    seen = []
+    for _ in range(12):
+        indices = torch.randperm(len(lengths), generator=generator)[:3]
+        mean, logvar = _posterior(lengths[indices].tolist(), store.dim, seed=int(indices.sum()))
+        seen += [*store.gather(indices, lengths[indices], int(lengths[indices].max())),
+                 store.update(indices, lengths[indices], mean, logvar)]
+    return seen
+
+
+def test_a_store_on_disk_gathers_and_updates_exactly_as_one_in_memory(tmp_path):
+    lengths = [3, 1, 4, 2, 5, 2]
+    memory = PriorStore(lengths, dim=3, update_every=2)
+    disk = PriorStore(lengths, dim=3, update_every=2, path=tmp_path / "priors" / "labeled-y")
+    assert disk.nbytes == memory.nbytes
+    seen_in_memory, seen_on_disk = _updates(memory, seed=1), _updates(disk, seed=1)
+    assert all(torch.equal(a, b) for a, b in zip(seen_in_memory, seen_on_disk, strict=True))
+    assert memory.mean.any() and torch.equal(disk.visits, memory.visits)
+    for name in ("mean", "logvar"):  # the values live in the files
+        on_file = np.fromfile(tmp_path / "priors" / f"labeled-y.{name}.float16", np.float16).reshape(-1, 3)
+        assert torch.equal(torch.from_numpy(on_file), getattr(memory, name))
+
+
+def test_a_store_on_disk_checkpoints_as_snapshots_and_keeps_only_the_last_saved(tmp_path):
+    lengths = [3, 1, 4, 2]
+    store = PriorStore(lengths, dim=2, update_every=2, path=tmp_path / PRIORS / "labeled-y")
+    _updates(store, seed=2)
+    at_3 = {name: tensor.clone() for name, tensor in store._tensors().items()}
+    save_tensors(tmp_path / LAST, {"priors": store.state_dict(step=3)})
+    store.remove_stale_snapshots()
+    saved = load_tensors(tmp_path / LAST)["priors"]
+    assert saved["mean"] == {"snapshot": "labeled-y.mean.step3.float16", "shape": [10, 2], "dtype": "float16",
+                             "crc32": saved["mean"]["crc32"]}
+    _updates(store, seed=3)
+    store.state_dict(step=5)  # as if the run stopped before last.pt was replaced: it still reads step 3
+    for restored in (PriorStore(lengths, 2, 2), PriorStore(lengths, 2, 2, path=tmp_path / "other" / "labeled-y")):
+        restored.load_state_dict(read_training_checkpoint(tmp_path / LAST)["priors"])
+        assert all(torch.equal(tensor, at_3[name]) for name, tensor in restored._tensors().items())
+
+    (tmp_path / PRIORS / ".labeled-y.mean.step7.float16.x1y2").write_bytes(b"cut short")  # a killed write
+    save_tensors(tmp_path / LAST, {"priors": store.state_dict(step=5)})
+    store.remove_stale_snapshots()
+    assert sorted(p.name for p in (tmp_path / PRIORS).iterdir()) == [
+        "labeled-y.logvar.float16", "labeled-y.logvar.step5.float16", "labeled-y.mean.float16",
+        "labeled-y.mean.step5.float16"]
+
+
+def test_a_store_on_disk_reserves_its_space_and_names_its_file_when_it_cannot(tmp_path, monkeypatch):
+    PriorStore([3000, 2000], dim=100, path=tmp_path / "labeled-z")
+    assert os.stat(tmp_path / "labeled-z.mean.float16").st_blocks * 512 >= 5000 * 100 * 2  # allocated, not a hole
+
+    def full_disk(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "posix_fallocate", full_disk)
+    with pytest.raises(VslError, match="labeled-z.mean.float16: cannot reserve the disk space of the priors "
+                                       r"\(No space left on device\)"):
+        PriorStore([3, 2], dim=4, path=tmp_path / "labeled-z")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +15,14 @@ import pytest
 import torch
 import yaml
 
-from vsl.checkpoint import load_model, load_tensors
+from vsl import experiment
+from vsl.checkpoint import PRIORS, load_model, load_tensors, read_training_checkpoint
 from vsl.config import RunConfig
+from vsl.data.splits import LabeledSplit
 from vsl.errors import SettingError, VslError
-from vsl.experiment import check_config, prepare_data, set_up_training, warm_start, word_vectors
+from vsl.experiment import (build_model, build_objective, check_config, prepare_data, set_up_training, warm_start,
+                            word_vectors)
+from vsl.latent import PriorStore
 from vsl.provenance import SEGMENTS, code_version, describe_code, record_segment, run_source
 from vsl.train import StopRequest
 
@@ -172,24 +177,28 @@ def test_run_vsl_hier_with_unlabeled_text_file(tmp_path, twitter_folder, monkeyp
         "data": str(twitter_folder), "format": "twitter", "latent": "hier", "unlabeled": str(raw),
         "word_dim": 16, "char_dim": 8, "char_hidden": 8, "hidden": 16, "y_dim": 4, "z_dim": 6,
         "decoder_hidden": 8, "max_steps": 6, "eval_every": 3, "unlabeled_batch_size": 2,
-        "skipgram_epochs": 1, "threads": 1}))
+        "skipgram_epochs": 1, "threads": 1, "prior_storage": "disk"}))
     out = tmp_path / "run"
     _run(["--config", str(config), "--out", str(out)], tmp_path / "cache")
     results = json.loads((out / "results.json").read_text())
     assert results["model"] == "vsl-hier" and results["trained_on_unlabeled"]
     assert results["data"]["unlabeled"]["sentences"] == 3
     assert 0.0 <= results["test"]["accuracy"] <= 1.0
+    snapshot = load_tensors(out / "last.pt")["priors"]["unlabeled"]["z"]["mean"]["snapshot"]
+    assert snapshot == "unlabeled-z.mean.step6.float16" and (out / PRIORS / snapshot).is_file()
 
-    # prior pre-training warm start: continue from the run's weights and priors with a larger alpha
+    # prior pre-training warm start: continue from the run's weights and priors (on disk there,
+    # in memory here) with a larger alpha
     warm = tmp_path / "warm"
     _run(["--config", str(config), "--out", str(warm), "--init-from", str(out), "--alpha", "2",
-          "--decoder-precision", "bfloat16"], tmp_path / "cache")
+          "--decoder-precision", "bfloat16", "--prior-storage", "memory"], tmp_path / "cache")
     warm_config = json.loads((warm / "results.json").read_text())["config"]
     assert warm_config["init_from"] == str(out) and warm_config["decoder_precision"] == "bfloat16"
+    assert warm_config["prior_storage"] == "memory" and not (warm / PRIORS).exists()
     monkeypatch.setenv("VSL_CACHE_DIR", str(tmp_path / "cache"))
     setup = set_up_training(RunConfig.load(out / "config.json"))
     warm_start(setup.objective, out, setup.data.vocabs)  # the priors come from the run's last.pt
-    saved, loaded = load_tensors(out / "last.pt")["priors"], setup.objective.prior_state()
+    saved, loaded = read_training_checkpoint(out / "last.pt")["priors"], setup.objective.prior_state()
     assert saved.keys() == loaded.keys() == {"labeled", "unlabeled"}
     assert all(torch.equal(saved[part][name][key], loaded[part][name][key])
                for part in saved for name in saved[part] for key in saved[part][name])
@@ -228,10 +237,12 @@ def test_sigterm_stops_training_and_still_writes_results(tmp_path, twitter_folde
     assert 0.0 <= results["test"]["accuracy"] <= 1.0
 
 
-def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, twitter_folder, kill_after_first_checkpoint):
-    """VSL-GG-Hier with unlabeled data, dropout and sampling: killed with SIGKILL after its first
-    periodic checkpoint, resumed, it ends with the same scores and dev curve as a run never
-    stopped."""
+@pytest.mark.parametrize("prior_storage", ["memory", "disk"])
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, twitter_folder, kill_after_first_checkpoint,
+                                                         prior_storage):
+    """VSL-GG-Hier with unlabeled data, dropout and sampling, its priors in memory or on disk:
+    killed with SIGKILL after its first periodic checkpoint, resumed, it ends with the same
+    scores, dev curve, weights and priors as a run never stopped."""
     raw = tmp_path / "raw.txt"
     raw.write_text("\n".join(f"tweet number {i} is here :) @user #tag{i % 7}" for i in range(40)) + "\n",
                    encoding="utf-8")
@@ -241,7 +252,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, twitter_fold
         "word_dim": 16, "char_dim": 8, "char_hidden": 8, "hidden": 16, "y_dim": 4, "z_dim": 6,
         "decoder_hidden": 8, "dropout": 0.3, "prior_update_every": 2, "max_steps": 200, "eval_every": 20,
         "checkpoint_every": 10, "patience": None, "unlabeled_batch_size": 5, "skipgram_epochs": 1,
-        "threads": 1}))
+        "threads": 1, "prior_storage": prior_storage}))
     env = {"VSL_CACHE_DIR": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
     whole = tmp_path / "whole"
     _run(["--config", str(config), "--out", str(whole)], tmp_path / "cache")
@@ -249,6 +260,15 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, twitter_fold
     killed = tmp_path / "killed"
     kill_after_first_checkpoint([sys.executable, str(SCRIPT), "--config", str(config), "--out", str(killed),
                                  "--no-progress"], killed, env=env)
+    if prior_storage == "disk":  # a snapshot that is not the one last.pt saved is refused, naming it
+        damaged = tmp_path / "damaged"
+        shutil.copytree(killed, damaged)
+        snapshot = damaged / PRIORS / load_tensors(damaged / "last.pt")["priors"]["labeled"]["y"]["logvar"]["snapshot"]
+        snapshot.write_bytes(bytes(reversed(snapshot.read_bytes())))
+        refused = subprocess.run([sys.executable, str(SCRIPT), "--resume", str(damaged), "--no-progress"],
+                                 capture_output=True, text=True, env=env, timeout=300)
+        assert refused.returncode == 2 and f"error: {snapshot}: does not match {damaged / 'last.pt'}" in refused.stderr
+        assert "Traceback" not in refused.stderr
 
     continued = _run(["--resume", str(killed)], tmp_path / "cache")
     expected = json.loads((whole / "results.json").read_text())
@@ -265,11 +285,30 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, twitter_fold
         return [(r["step"], r["dev"]) for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())]
 
     assert curve(killed) == curve(whole)
+    ends = [{path: value for path, value in _flat(read_training_checkpoint(run / "last.pt")).items()
+             if path[0] in ("model", "optimizer", "priors")} for run in (killed, whole)]
+    assert ends[0].keys() == ends[1].keys()
+    for path, value in ends[0].items():
+        assert torch.equal(value, ends[1][path]) if isinstance(value, torch.Tensor) else value == ends[1][path], path
+    if prior_storage == "disk":  # the snapshots of the last checkpoint, no others, and no working files
+        assert {p.name for p in (killed / PRIORS).iterdir()} == {p.name for p in (whole / PRIORS).iterdir()} == {
+            f"{part}-{name}.{tensor}.step200.float16" for part in ("labeled", "unlabeled") for name in "yz"
+            for tensor in ("mean", "logvar")}
+    else:
+        assert not (whole / PRIORS).exists()
 
     (whole / "best.pt").write_bytes(b"PK\x03\x04 cut short")  # resuming a finished run rewrites a damaged best.pt
     _run(["--resume", str(whole)], tmp_path / "cache")
     best, kept = load_tensors(killed / "best.pt"), load_tensors(whole / "best.pt")
     assert best.keys() == kept.keys() and all(torch.equal(best[k], kept[k]) for k in best)
+
+
+def _flat(tree: dict, prefix: tuple = ()) -> dict:
+    """The leaves of nested dicts by their key paths."""
+    flat = {}
+    for key, value in tree.items():
+        flat.update(_flat(value, (*prefix, key)) if isinstance(value, dict) else {(*prefix, key): value})
+    return flat
 
 
 def test_resume_refuses_new_settings(tmp_path):
@@ -293,3 +332,32 @@ def test_vector_text_adds_raw_text_to_the_skipgram_corpus_only(tmp_path, twitter
     assert "zyxwvut" not in data.vocabs.words and len(split.unlabeled) == 0  # vectors only
     with pytest.raises(SettingError, match="vector_text"):
         check_config(dataclasses.replace(config, vector_text=["auto"]))
+
+
+@pytest.mark.parametrize("prior_storage, threshold_offset, folder, on_disk", [
+    ("auto", -1, True, True), ("auto", 0, True, False), ("auto", -1, False, False),
+    ("disk", 0, True, True), ("memory", -1, True, False)])
+def test_prior_storage_puts_the_stores_on_disk_as_set(tmp_path, monkeypatch, twitter_slice, twitter_collator,
+                                                      prior_storage, threshold_offset, folder, on_disk):
+    """auto: on disk when the stores take more than the threshold; never without a run folder."""
+    train, _ = twitter_slice
+    config = RunConfig(latent="hier", word_dim=8, char_dim=4, char_hidden=4, hidden=8, y_dim=2, z_dim=3,
+                       decoder_hidden=4, prior_storage=prior_storage)
+    split = LabeledSplit(train[:30], train[30:], 10)
+    nbytes = PriorStore.size(sum(map(len, train)), 2 + 3)
+    monkeypatch.setattr(experiment, "AUTO_DISK_BYTES", nbytes + threshold_offset)
+    objective = build_objective(config, build_model(config, twitter_collator.vocabs), split,
+                                tmp_path / PRIORS if folder else None)
+    stores = [store for part in ("labeled", "unlabeled") for store in objective.priors[part].values()]
+    assert sum(store.nbytes - store.offsets.nbytes - store.visits.nbytes for store in stores) == nbytes
+    assert all((store.path is not None) == on_disk for store in stores)
+    assert sorted(p.name for p in tmp_path.glob(f"{PRIORS}/*")) == (sorted(
+        f"{part}-{name}.{tensor}.float16" for part in ("labeled", "unlabeled") for name in "yz"
+        for tensor in ("mean", "logvar")) if on_disk else [])
+
+
+def test_prior_storage_is_checked_like_every_setting():
+    with pytest.raises(SettingError, match="prior_storage 'ssd' is not one of memory, disk, auto"):
+        check_config(RunConfig(prior_storage="ssd"))
+    with pytest.raises(VslError, match="setting prior_storage must be a string"):
+        RunConfig.from_dict({"prior_storage": True})

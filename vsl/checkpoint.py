@@ -8,11 +8,15 @@ from __future__ import annotations
 import errno
 import io
 import json
+import math
 import os
 import tempfile
+import zlib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import NamedTuple
+from typing import BinaryIO, Iterator, NamedTuple
 
+import numpy as np
 import torch
 
 from vsl import __version__
@@ -23,21 +27,25 @@ FORMAT_VERSION = 1
 LAST = "last.pt"  # a run folder's training checkpoint, what --resume continues from
 PROBES = "probes.pt"  # a probing neural HMM's checkpoint until its probes end (then LAST)
 RESULTS = "results.json"  # a run folder's scores, written when the run ends
+PRIORS = "priors"  # a run folder's prior stores kept on disk and the snapshots of them that LAST refers to
+SNAPSHOT = "snapshot"  # the key of a snapshot reference (write_snapshot) in a training checkpoint
+_CHUNK = 16 * 2**20  # bytes a snapshot is written and checked in at a time
 
 
 class CheckpointError(VslError):
     """A checkpoint that is missing, from an incompatible version, or damaged."""
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the new one, never half; a
-    full disk is a CheckpointError that says so."""
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+    """A file to write that replaces ``path`` when the ``with`` block ends, so that readers see
+    the old file or the new one, never half; a full disk is a CheckpointError that says so."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(data)
+            yield out
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)
@@ -52,6 +60,12 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (:func:`atomic_file`)."""
+    with atomic_file(path) as out:
+        out.write(data)
 
 
 def atomic_write_json(path: str | Path, value) -> None:
@@ -77,6 +91,57 @@ def load_tensors(path: str | Path) -> dict:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION or "weights" not in payload:
         raise CheckpointError(f"{path}: not a vsl checkpoint of format {FORMAT_VERSION}")
     return payload["weights"]
+
+
+def write_snapshot(path: str | Path, array: np.ndarray) -> dict:
+    """Write the bytes of the C-contiguous ``array`` (e.g. a memory map) to ``path`` atomically,
+    a chunk at a time; returns what a training checkpoint keeps in the array's place: the
+    file's name (in the checkpoint's :data:`PRIORS` folder), shape, dtype and CRC-32, which
+    :func:`read_training_checkpoint` checks."""
+    data, crc = array.reshape(-1).view(np.uint8), 0
+    with atomic_file(path) as out:
+        for start in range(0, len(data), _CHUNK):
+            chunk = data[start:start + _CHUNK]
+            crc = zlib.crc32(chunk, crc)
+            out.write(chunk)
+    return {SNAPSHOT: Path(path).name, "shape": list(array.shape), "dtype": str(array.dtype), "crc32": crc}
+
+
+def open_snapshot(checkpoint: Path, reference: dict) -> torch.Tensor:
+    """The array a :func:`write_snapshot` ``reference`` in the file ``checkpoint`` stands for,
+    memory-mapped (copy-on-write: the snapshot never changes) once its size and CRC-32 are
+    checked; a missing or different file is a CheckpointError naming it."""
+    path = checkpoint.parent / PRIORS / reference[SNAPSHOT]
+    dtype, shape = np.dtype(reference["dtype"]), tuple(reference["shape"])
+    expected, size, crc = math.prod(shape) * dtype.itemsize, 0, 0
+    try:
+        with path.open("rb") as source:
+            while chunk := source.read(_CHUNK):
+                size, crc = size + len(chunk), zlib.crc32(chunk, crc)
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: missing; {checkpoint} keeps its priors there") from None
+    if size != expected or crc != reference["crc32"]:
+        raise CheckpointError(f"{path}: does not match {checkpoint} ({size:,} bytes with CRC-32 {crc:08x}, "
+                              f"expected {expected:,} with {reference['crc32']:08x}); "
+                              "it was changed or belongs to another checkpoint")
+    return torch.from_numpy(np.memmap(path, dtype, "c", shape=shape))
+
+
+def read_training_checkpoint(path: str | Path) -> dict:
+    """:func:`load_tensors` of a training checkpoint with each snapshot reference in it
+    (:func:`write_snapshot`) replaced by the array it stands for (:func:`open_snapshot`)."""
+    path = Path(path)
+
+    def resolve(value) -> None:
+        for key, item in value.items():
+            if isinstance(item, dict) and SNAPSHOT in item:
+                value[key] = open_snapshot(path, item)
+            elif isinstance(item, dict):
+                resolve(item)
+
+    checkpoint = load_tensors(path)
+    resolve(checkpoint)
+    return checkpoint
 
 
 class RunMetadata(NamedTuple):
@@ -206,7 +271,7 @@ def load_training_checkpoint(directory: str | Path, vocabs: dict, name: str = LA
     would misplace every id)."""
     if load_metadata(directory).vocabs != vocabs:
         raise CheckpointError(f"{directory}: its vocabularies differ from the ones its settings give now")
-    return load_tensors(Path(directory) / name)
+    return read_training_checkpoint(Path(directory) / name)
 
 
 def load_weights(module, path: str | Path):

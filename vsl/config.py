@@ -228,6 +228,9 @@ class RunConfig(Settings):
     kl_rate: float = 1e-3
     kl_warmup: int = 1000
     prior_update_every: int = 1
+    # where the per-token prior stores live: "memory", "disk" (files in the run folder, memory-mapped)
+    # or "auto" (disk when a process's stores take more than 256 MiB)
+    prior_storage: str = "auto"
     first_visit_kl: bool = True  # False: no KL term while a sentence's prior is still N(0, I)
     unlabeled_trains_encoder: bool = True  # False: the unlabeled ELBO's gradient stops at the encoder
     unlabeled_trains_y: bool = True  # False: the unlabeled ELBO does not train q(y|h), which the classifier reads

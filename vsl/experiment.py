@@ -4,9 +4,10 @@
 ``results.json`` (dev and test scores at the best dev step, the config, the seed, data counts),
 ``metrics.jsonl`` (every dev evaluation), the model (``best.pt``, ``config.json``,
 ``vocab.json``; see :mod:`vsl.checkpoint`), the training checkpoint ``last.pt`` that
-``resume=True`` continues from (for VSL with the prior stores, which ``--init-from`` takes) and
+``resume=True`` continues from (for VSL with the prior stores, which ``--init-from`` takes),
 ``segments.json`` (the code of each process that trained the run,
-:func:`vsl.provenance.record_segment`).
+:func:`vsl.provenance.record_segment`) and, for prior stores kept on disk, ``priors/`` (their
+files and the snapshots of them that ``last.pt`` refers to).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ import numpy as np
 import torch
 
 from vsl import __version__
-from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_json, describe_progress, load_metadata, load_model,
-                            load_tensors, load_training_checkpoint, load_weights, save_metadata, save_tensors)
+from vsl.checkpoint import (LAST, PRIORS, RESULTS, RunMetadata, atomic_write_json, describe_progress, load_metadata,
+                            load_model, load_training_checkpoint, load_weights, read_training_checkpoint,
+                            save_metadata, save_tensors)
 from vsl.config import RunConfig, check_placement, require_positive
 from vsl.data.batching import BatchStream, Collator
 from vsl.data.readers import READERS, TOKENIZERS, sentence_counts
@@ -43,6 +45,8 @@ from vsl.train import SELECTION_METRIC, TrainedTagger, evaluate, fit
 from vsl.variational import DECODERS, LATENT_STRUCTURES, MixedStream, VariationalObjective, VariationalTagger
 
 LATENTS = ("none", *LATENT_STRUCTURES)
+PRIOR_STORAGES = ("memory", "disk", "auto")
+AUTO_DISK_BYTES = 256 * 2**20  # prior_storage auto: a process's prior stores above this size go on disk
 
 _POSITIVE = ("word_dim", "char_dim", "char_hidden", "hidden", "y_dim", "z_dim", "decoder_hidden",
              "batch_size", "unlabeled_batch_size", "eval_batch_size", "max_steps", "eval_every",
@@ -55,7 +59,8 @@ def check_config(config: RunConfig) -> None:
     of 0 would make pyro's scaling fail mid-run, a size of 0 build an empty layer)."""
     choices = {"latent": LATENTS, "decoder": DECODERS, "decoder_precision": PRECISIONS,
                "kl_annealing": KLAnnealing.KINDS, "classifier_on": (None, "y", "z"),
-               "vector_text_tokenizer": (None, *TOKENIZERS), "format": (None, *READERS)}
+               "vector_text_tokenizer": (None, *TOKENIZERS), "format": (None, *READERS),
+               "prior_storage": PRIOR_STORAGES}
     for name, allowed in choices.items():
         if getattr(config, name) not in allowed:
             raise SettingError(f"{name} {getattr(config, name)!r} is not one of "
@@ -189,18 +194,29 @@ def trains_on_unlabeled(config: RunConfig, split: LabeledSplit) -> bool:
         and bool(split.unlabeled)
 
 
-def build_objective(config: RunConfig, model, split: LabeledSplit):
-    """What the trainer optimises: the baseline itself, or a VSL model with its prior stores."""
+def priors_on_disk(prior_storage: str, nbytes: int) -> bool:
+    """Whether a process's prior stores, ``nbytes`` in all, go on disk under the setting
+    ``prior_storage``: always for "disk", above :data:`AUTO_DISK_BYTES` for "auto"."""
+    return prior_storage == "disk" or (prior_storage == "auto" and nbytes > AUTO_DISK_BYTES)
+
+
+def build_objective(config: RunConfig, model, split: LabeledSplit, prior_folder: Path | None = None):
+    """What the trainer optimises: the baseline itself, or a VSL model with its prior stores,
+    as files ``<part>-<latent>.*`` in ``prior_folder`` where ``config.prior_storage`` puts
+    them on disk (:func:`priors_on_disk`), else (and always without a folder) in memory."""
     if config.latent == "none":
         return model
-
-    def stores(sentences):
-        lengths = [len(s) for s in sentences]
-        return {name: PriorStore(lengths, model.dims[name], config.prior_update_every) for name in model.names}
-
-    unlabeled = stores(split.unlabeled) if trains_on_unlabeled(config, split) else None
+    parts = {"labeled": split.labeled}
+    if trains_on_unlabeled(config, split):
+        parts["unlabeled"] = split.unlabeled
+    lengths = {part: [len(s) for s in sentences] for part, sentences in parts.items()}
+    nbytes = sum(PriorStore.size(sum(lengths[part]), model.dims[name]) for part in parts for name in model.names)
+    on_disk = prior_folder is not None and priors_on_disk(config.prior_storage, nbytes)
+    stores = {part: {name: PriorStore(lengths[part], model.dims[name], config.prior_update_every,
+                                      path=Path(prior_folder, f"{part}-{name}") if on_disk else None)
+                     for name in model.names} for part in parts}
     annealing = KLAnnealing(config.kl_annealing, config.kl_rate, config.kl_warmup)
-    return VariationalObjective(model, stores(split.labeled), unlabeled, annealing, config.alpha,
+    return VariationalObjective(model, stores["labeled"], stores.get("unlabeled"), annealing, config.alpha,
                                 config.unlabeled_weight, config.first_visit_kl, config.unlabeled_trains_encoder,
                                 config.unlabeled_trains_y)
 
@@ -230,11 +246,13 @@ class TrainingSetup(NamedTuple):
 
 
 def set_up_training(config: RunConfig, cluster: Cluster = SINGLE_PROCESS, log: Log = None,
-                    progress: bool = False) -> TrainingSetup:
+                    progress: bool = False, folder: str | Path | None = None) -> TrainingSetup:
     """Data, split, model (on the cluster's device) and objective of a run from ``config``,
     seeded as every run is, so that a resumed run or a benchmark of one rebuilds exactly what
     its checkpoint was saved from. Rank 0 prepares (and caches) the word vectors first, and
-    reports the stages to ``log`` (with a bar over skip-gram epochs if ``progress``)."""
+    reports the stages to ``log`` (with a bar over skip-gram epochs if ``progress``). Prior
+    stores kept on disk live in the run folder ``folder`` (``priors/``, in data-parallel
+    training ``priors/rank<r>``); without one they are in memory."""
     seed_everything(config.seed)
     if not cluster.main:
         cluster.barrier()
@@ -245,12 +263,14 @@ def set_up_training(config: RunConfig, cluster: Cluster = SINGLE_PROCESS, log: L
                                 unlabeled=cluster.shard(unlabeled_subset(data.split.unlabeled, config)))
     seed_everything(config.seed)
     model = build_model(config, data.vocabs, data.embeddings).to(cluster.device)
-    return TrainingSetup(data, split, model, build_objective(config, model, split))
+    priors = None if folder is None else Path(folder, PRIORS, f"rank{cluster.rank}" if cluster.distributed else "")
+    return TrainingSetup(data, split, model, build_objective(config, model, split, priors))
 
 
 def warm_start(objective, directory: str | Path, vocabs: Vocabularies) -> None:
     """Start from a finished VSL run's best weights and last priors (prior pre-training, paper
-    sec. 6.4); the run must share this one's vocabularies and data split."""
+    sec. 6.4), in memory or on disk in either run; the run must share this one's vocabularies
+    and data split."""
     if not isinstance(objective, VariationalObjective):
         raise VslError("--init-from continues a VSL run; the baseline has no priors")
     weights, _, saved_vocabs = load_model(directory)
@@ -264,7 +284,7 @@ def warm_start(objective, directory: str | Path, vocabs: Vocabularies) -> None:
     if not checkpoint.is_file():
         raise VslError(f"{directory}: no {LAST} with its priors (a run trained under torchrun keeps none)")
     try:
-        objective.load_prior_state(load_tensors(checkpoint)["priors"])
+        objective.load_prior_state(read_training_checkpoint(checkpoint)["priors"])
     except (KeyError, ValueError) as err:
         raise VslError(f"{directory}: priors do not fit this run's sentences ({err})") from None
 
@@ -311,7 +331,7 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
     configure_cpu(config.threads)
     device = cluster.device
     data, split, model, objective = set_up_training(config, cluster, log=lambda line: print(line, file=sys.stderr),
-                                                    progress=progress)
+                                                    progress=progress, folder=out_dir)
     task = data.corpus.spec.task
     checkpoint = load_training_checkpoint(out_dir, data.vocabs.to_dict()) if resume else None
     if checkpoint is not None:
@@ -331,7 +351,9 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
         save_tensors(out_dir / "best.pt", model.state_dict())
 
     def save_last(state: dict) -> None:
-        save_tensors(out_dir / LAST, state)
+        save_tensors(out_dir / LAST, state)  # after the prior snapshots it refers to, before older ones go
+        if isinstance(objective, VariationalObjective):
+            objective.remove_stale_snapshots()
 
     result = fit(objective, training_batches(config, split, collate, cluster),
                  lambda: score(data.corpus.dev), SELECTION_METRIC[task],
@@ -345,6 +367,8 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
                  cluster=cluster)
     if cluster.main:  # the model scored below; best.pt of a resumed run may predate a damage
         save_tensors(out_dir / "best.pt", model.state_dict())
+    if isinstance(objective, VariationalObjective):  # what resuming needs is in last.pt's snapshots
+        objective.remove_working_prior_files()
     spread = cluster.replica_spread(model)
     results = {
         "dataset": data.corpus.spec.name,

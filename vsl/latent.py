@@ -13,10 +13,16 @@
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import torch
 from torch import nn
+
+from vsl.checkpoint import write_snapshot
+from vsl.errors import VslError
 
 
 class GaussianHead(nn.Module):
@@ -65,10 +71,17 @@ class PriorStore:
     cumulative sentence lengths, ``mean`` and ``logvar`` (n_tokens, dim) hold the priors in
     ``dtype`` and ``visits`` (n_sentences,) the visit counts. With the default float16 a token
     costs 4 * dim bytes (mean and log-variance, 2 bytes each), half of float32.
+
+    With ``path`` the store is on disk: ``mean`` and ``logvar`` are memory maps of the files
+    ``<path>.mean.<dtype>`` and ``<path>.logvar.<dtype>`` (created afresh, all zeros), so they
+    take the operating system's page cache rather than the process's memory; ``offsets`` and
+    ``visits`` stay in memory.
     """
 
+    TENSORS = ("mean", "logvar")  # the per-token tensors, on disk for a store with a path
+
     def __init__(self, lengths: Sequence[int], dim: int, update_every: int = 1,
-                 dtype: torch.dtype = torch.float16):
+                 dtype: torch.dtype = torch.float16, path: str | Path | None = None):
         lengths = torch.as_tensor(lengths, dtype=torch.int64)
         if lengths.dim() != 1 or (lengths < 0).any():
             raise ValueError("lengths must be a sequence of non-negative integers")
@@ -77,10 +90,41 @@ class PriorStore:
         self.dim = dim
         self.update_every = update_every
         self.dtype = dtype
+        self.path = None if path is None else Path(path)
         self.offsets = torch.cat([torch.zeros(1, dtype=torch.int64), lengths.cumsum(0)])
-        self.mean = torch.zeros(self.n_tokens, dim, dtype=dtype)
-        self.logvar = torch.zeros(self.n_tokens, dim, dtype=dtype)
+        self.mean, self.logvar = (self._allocate(name) for name in self.TENSORS)
         self.visits = torch.zeros(len(lengths), dtype=torch.int64)
+        self._snapshot_step: int | None = None  # of the snapshots the last state_dict wrote
+
+    @staticmethod
+    def size(n_tokens: int, dim: int, dtype: torch.dtype = torch.float16) -> int:
+        """Bytes of the priors (mean and log-variance) of ``n_tokens`` tokens."""
+        return 2 * n_tokens * dim * dtype.itemsize
+
+    def _file(self, name: str, step: int | str | None = None) -> Path:
+        """The file of tensor ``name`` ("mean" or "logvar") of a store on disk, or (with
+        ``step``) its snapshot of that step."""
+        tag = "" if step is None else f".step{step}"
+        return self.path.with_name(f"{self.path.name}.{name}{tag}.{str(self.dtype).removeprefix('torch.')}")
+
+    def _allocate(self, name: str) -> torch.Tensor:
+        """Tensor ``name``, all zeros: in memory, or a memory map of its file, whose disk space
+        is reserved first (a disk that fills up under a memory map kills the process)."""
+        shape = (self.n_tokens, self.dim)
+        if self.path is None:
+            return torch.zeros(shape, dtype=self.dtype)
+        path = self._file(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        size = math.prod(shape) * self.dtype.itemsize
+        with path.open("wb") as out:
+            try:
+                if hasattr(os, "posix_fallocate"):
+                    os.posix_fallocate(out.fileno(), 0, size)
+                else:  # macOS: no reservation, the file is sparse until written
+                    out.truncate(size)
+            except OSError as err:
+                raise VslError(f"{path}: cannot reserve the disk space of the priors ({err.strerror})") from None
+        return torch.from_numpy(np.memmap(path, torch.empty(0, dtype=self.dtype).numpy().dtype, "r+", shape=shape))
 
     @property
     def n_tokens(self) -> int:
@@ -88,7 +132,10 @@ class PriorStore:
 
     @property
     def nbytes(self) -> int:
-        return sum(t.nbytes for t in (self.offsets, self.mean, self.logvar, self.visits))
+        return sum(t.nbytes for t in self._tensors().values())
+
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        return {"offsets": self.offsets, "mean": self.mean, "logvar": self.logvar, "visits": self.visits}
 
     def _positions(self, indices: torch.Tensor, lengths: torch.Tensor,
                    width: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,14 +179,45 @@ class PriorStore:
         self.logvar[flat[rows]] = logvar.detach()[rows.to(logvar.device)].to("cpu", self.dtype)
         return written.to(indices.device)
 
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        """Tensors only, so ``torch.load(..., weights_only=True)`` can read it back."""
-        return {"offsets": self.offsets.clone(), "mean": self.mean.clone(),
-                "logvar": self.logvar.clone(), "visits": self.visits.clone()}
+    def state_dict(self, step: int = 0) -> dict:
+        """The store as values that ``torch.load(..., weights_only=True)`` reads back: copies of
+        its tensors; for a store on disk, ``mean`` and ``logvar`` are instead references to
+        snapshots of their files written now, named with ``step``
+        (:func:`vsl.checkpoint.write_snapshot`)."""
+        on_disk = self.TENSORS if self.path is not None else ()
+        state = {name: write_snapshot(self._file(name, step), tensor.numpy()) if name in on_disk else tensor.clone()
+                 for name, tensor in self._tensors().items()}
+        if on_disk:
+            self._snapshot_step = step
+        return state
+
+    def remove_stale_snapshots(self) -> None:
+        """Delete this store's snapshots other than those of the last :meth:`state_dict`, and the
+        temporary files of any interrupted snapshot (call once the checkpoint holding that
+        state is saved: no checkpoint refers to the others any more)."""
+        if self._snapshot_step is None:
+            return
+        kept = {self._file(name, self._snapshot_step) for name in self.TENSORS}
+        folder = self.path.parent
+        stale = [*folder.glob(f".{self.path.name}.*")]
+        for name in self.TENSORS:
+            stale += [path for path in folder.glob(self._file(name, "*").name) if path not in kept]
+        for path in stale:
+            path.unlink(missing_ok=True)
+
+    def remove_working_files(self) -> None:
+        """Delete the files a store on disk works in (its snapshots stay): once training has
+        ended and its last checkpoint is saved, they duplicate that checkpoint's snapshot. The
+        store keeps its values while the process lives (the memory maps outlast the files)."""
+        if self.path is not None:
+            for name in self.TENSORS:
+                self._file(name).unlink(missing_ok=True)
 
     def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
-        """Restore a :meth:`state_dict` of a store over the same sentences and dimension."""
-        current = self.state_dict()
+        """Copy a :meth:`state_dict` (its snapshots read back as tensors, e.g. by
+        :func:`vsl.checkpoint.read_training_checkpoint`) of a store over the same sentences and
+        dimension into this one, in memory or on disk."""
+        current = self._tensors()
         if set(state) != set(current):
             raise ValueError(f"prior store state has keys {sorted(state)}, expected {sorted(current)}")
         for name, tensor in current.items():
@@ -147,9 +225,8 @@ class PriorStore:
                 raise ValueError(f"prior store {name}: shape {tuple(state[name].shape)} != {tuple(tensor.shape)}")
         if not torch.equal(state["offsets"].to(torch.int64), self.offsets):
             raise ValueError("prior store state covers sentences of different lengths")
-        self.mean = state["mean"].to("cpu", self.dtype).clone()
-        self.logvar = state["logvar"].to("cpu", self.dtype).clone()
-        self.visits = state["visits"].to("cpu", torch.int64).clone()
+        for name in (*self.TENSORS, "visits"):
+            current[name].copy_(state[name])
 
 
 class KLAnnealing:

@@ -213,7 +213,7 @@ def restore_random_state(state: dict | torch.Tensor) -> None:
 def training_checkpoint(model, optimizer, best_state, state: TrainerState, batches) -> dict:
     """The state that lets :func:`fit` continue exactly where it stopped: weights, optimizer,
     best weights so far, counters, the torch random state, the data order and, for VSL, the
-    prior stores."""
+    prior stores (those on disk as references to snapshots of their files, written now)."""
     checkpoint = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "best": best_state,
                   "trainer": state.to_dict(), "rng": random_state(), "batches": batches.state_dict()}
     if hasattr(model, "prior_state"):
@@ -222,12 +222,14 @@ def training_checkpoint(model, optimizer, best_state, state: TrainerState, batch
 
 
 def restore_checkpoint(checkpoint: dict, model, optimizer, batches) -> tuple[dict | None, TrainerState]:
-    """Load :func:`training_checkpoint` into the objects; returns (best weights, counters)."""
+    """Load :func:`training_checkpoint` into the objects; returns (best weights, counters). The
+    priors are taken out of ``checkpoint`` once loaded, so that their copy (which may take
+    gigabytes, or map snapshot files) is not kept for the rest of training."""
     model.load_state_dict(checkpoint["model"])
     optimizer.load_state_dict(checkpoint["optimizer"])
     batches.load_state_dict(checkpoint["batches"])
     if hasattr(model, "load_prior_state"):
-        model.load_prior_state(checkpoint["priors"])
+        model.load_prior_state(checkpoint.pop("priors"))
     restore_random_state(checkpoint["rng"])
     return checkpoint["best"], TrainerState(**checkpoint["trainer"])
 

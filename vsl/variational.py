@@ -391,12 +391,29 @@ class VariationalObjective(nn.Module):
         return self.model.predict(batch)
 
     def prior_state(self) -> dict:
-        """Every prior store's tensors, by part ("labeled", "unlabeled") and latent name."""
-        return {part: {name: store.state_dict() for name, store in stores.items()}
+        """Every prior store's state, by part ("labeled", "unlabeled") and latent name; a store
+        on disk snapshots its files, named with the step count (:meth:`PriorStore.state_dict
+        <vsl.latent.PriorStore.state_dict>`)."""
+        return {part: {name: store.state_dict(int(self.steps)) for name, store in stores.items()}
                 for part, stores in self.priors.items() if stores is not None}
 
+    def remove_stale_snapshots(self) -> None:
+        """Delete the prior stores' snapshots older than the last :meth:`prior_state`'s, once the
+        checkpoint that holds it is saved."""
+        for stores in self.priors.values():
+            for store in (stores or {}).values():
+                store.remove_stale_snapshots()
+
+    def remove_working_prior_files(self) -> None:
+        """Delete the working files of the prior stores on disk once training has ended (their
+        last checkpoint's snapshots stay, for ``--resume`` and ``--init-from``)."""
+        for stores in self.priors.values():
+            for store in (stores or {}).values():
+                store.remove_working_files()
+
     def load_prior_state(self, state: dict) -> None:
-        """Restore :meth:`prior_state` of a run over the same sentences (a ValueError if not)."""
+        """Restore :meth:`prior_state` of a run over the same sentences (a ValueError if not), its
+        snapshots read back as tensors (:func:`vsl.checkpoint.read_training_checkpoint`)."""
         for part, stores in self.priors.items():
             if stores is None:
                 continue
