@@ -1,9 +1,9 @@
-"""Tests of scripts/data_stats.py against the counts in shared/data/README.md."""
+"""Tests of `vsl data-stats` (vsl/commands/data_stats.py, scripts/data_stats.py) against the counts
+in shared/data/README.md."""
 
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,23 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from vsl.commands import data_stats
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DATA = REPO_ROOT.parent / "shared" / "data"
 SCRIPT = REPO_ROOT / "scripts" / "data_stats.py"
 
 
 @functools.cache
-def script_module():
-    spec = importlib.util.spec_from_file_location("data_stats_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@functools.cache
 def stats(name: str) -> dict:
     """dataset_stats of a named dataset (computed once per test session)."""
-    return script_module().dataset_stats(name, data_root=DATA)
+    return data_stats.dataset_stats(name, data_root=DATA)
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +103,7 @@ def test_ewt_default_split():
 
 
 def test_split_fractions_and_seed_are_passed_through():
-    module = script_module()
+    module = data_stats
     a = module.dataset_stats("ud/English-EWT@r2.16", data_root=DATA, labeled_fraction=0.5,
                              unlabeled_fraction=0.25, seed=3)
     assert a["split"]["seed"] == 3

@@ -6,7 +6,7 @@ import torch
 
 from vsl.data.batching import BatchStream
 from vsl.models import BiGRUTagger, build_encoder
-from vsl.train import evaluate, fit, predict_tags
+from vsl.training import evaluate, fit, predict_tags
 
 
 def _tagger(collate):

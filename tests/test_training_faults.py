@@ -11,7 +11,7 @@ import torch
 from vsl.checkpoint import LAST, RunMetadata, save_metadata, save_tensors, training_progress
 from vsl.data.batching import BatchStream
 from vsl.models import BiGRUTagger, build_encoder
-from vsl.train import NonFiniteError, StopRequest, fit
+from vsl.training import NonFiniteError, StopRequest, fit
 
 
 def _tagger(collate):

@@ -9,7 +9,7 @@ import torch
 from vsl.data.batching import BatchStream
 from vsl.latent import KLAnnealing, PriorStore, gaussian_kl
 from vsl.models import build_encoder
-from vsl.train import evaluate, fit, make_optimizer
+from vsl.training import evaluate, fit, make_optimizer
 from vsl.variational import MixedBatch, MixedStream, VariationalObjective, VariationalTagger
 
 

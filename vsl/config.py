@@ -57,12 +57,7 @@ class Settings:
     def load(cls, path: str | Path):
         """Read a YAML (or JSON) file of settings, or the ``config.json`` a run saved (its
         settings under ``config``, read by :meth:`from_saved`)."""
-        try:
-            values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise VslError(f"{path}: cannot read config: {err}") from None
-        if not isinstance(values, dict):
-            raise VslError(f"{path}: a config must be a mapping of settings")
+        values = read_settings_file(path)
         if isinstance(values.get("config"), dict):
             return cls.from_saved(values["config"], str(path))
         return cls.from_dict(values, str(path))
@@ -175,6 +170,18 @@ def check_device(device: str) -> None:
     if not DEVICE.fullmatch(device):
         raise SettingError(f"device {device!r} is not one of cpu, cuda, cuda:N")
 
+
+
+def read_settings_file(path: str | Path) -> dict:
+    """The mapping in a YAML (or JSON) settings file; a VslError names the file if it cannot be
+    read or holds something else."""
+    try:
+        values = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise VslError(f"{path}: cannot read config: {err}") from None
+    if not isinstance(values, dict):
+        raise VslError(f"{path}: a config must be a mapping of settings")
+    return values
 
 @dataclass
 class RunConfig(Settings):

@@ -41,7 +41,7 @@ from vsl.linear_softmax import PRECISIONS
 from vsl.models import BiGRUTagger, build_encoder
 from vsl.provenance import code_version, record_segment
 from vsl.run_folder import claim_run_folder
-from vsl.train import SELECTION_METRIC, TrainedTagger, evaluate, fit
+from vsl.training import SELECTION_METRIC, TrainedTagger, evaluate, fit
 from vsl.variational import DECODERS, LATENT_STRUCTURES, MixedStream, VariationalObjective, VariationalTagger
 
 LATENTS = ("none", *LATENT_STRUCTURES)

@@ -97,7 +97,7 @@ def _conll2003(root: Path) -> DatasetSpec:
     files = {"train": folder / "eng.train", "dev": folder / "eng.testa", "test": folder / "eng.testb"}
     for path in files.values():
         _require(path, "conll2003 (licensed: see scripts/fetch_data.py)")
-    return DatasetSpec("conll2003", "conll2003", "ner", files, 0.1, 0.5)
+    return DatasetSpec("conll2003", "conll2003", dataset_task("conll2003"), files, 0.1, 0.5)
 
 
 def _wsj(root: Path) -> DatasetSpec:
@@ -151,8 +151,12 @@ def _folder(folder: Path, fmt: str | None) -> DatasetSpec:
             names = ", ".join(p.name for p in matches) or "none"
             raise DatasetNotFoundError(f"{folder}: need exactly one file with {split!r} in its name, found {names}")
         files[split] = matches[0]
-    task = "ner" if fmt == "conll2003" else "pos"
-    return DatasetSpec(str(folder), fmt, task, files)
+    return DatasetSpec(str(folder), fmt, dataset_task(str(folder), fmt), files)
+
+
+def dataset_task(name: str, fmt: str | None = None) -> str:
+    """"ner" for CoNLL-2003 and folders in its format, else "pos" (what a dataset's tags are)."""
+    return "ner" if name == "conll2003" or fmt == "conll2003" else "pos"
 
 
 def resolve_dataset(name: str, data_root: str | Path | None = None, fmt: str | None = None) -> DatasetSpec:
