@@ -32,11 +32,11 @@ from vsl.data.splits import make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
 from vsl.distributed import SINGLE_PROCESS, Cluster, process_group
 from vsl.errors import VslError
-from vsl.experiment import configure_cpu, seed_everything
 from vsl.training import TrainedTagger, stop_requested
 from vsl.metrics import accuracy, cluster_scores, state_use
 from vsl.provenance import code_version, record_segment
 from vsl.run_folder import claim_run_folder
+from vsl.runtime import configure_cpu, seed_everything
 
 
 def build_model(config: HmmConfig, words: list[str]):

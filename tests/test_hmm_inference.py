@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from hmm.benchmark import Scores, peaked_scores, pyro_log_partition
 from hmm.inference import METHODS, baum_welch_statistics, log_partition, pair_posteriors, posteriors, viterbi
-from vsl.experiment import configure_cpu, denormals_flushed
+from vsl.runtime import configure_cpu, denormals_flushed
 
 EXACT = dict(rtol=1e-9, atol=1e-9)  # float64 against enumeration
 
@@ -272,7 +272,7 @@ def test_auto_falls_back_to_log_space_where_scaling_would_underflow():
 
 
 def test_scaled_numerics_agree_with_denormals_flushed():
-    """Runs flush denormal floats to zero (vsl.experiment.configure_cpu). Emissions spread over
+    """Runs flush denormal floats to zero (vsl.runtime.configure_cpu). Emissions spread over
     150 nats put many scaled probabilities in float32's denormal range; flushed to zero, they
     must still leave log p(x) and the marginals as the float64 log-space recursions give them."""
     generator = torch.Generator().manual_seed(3)

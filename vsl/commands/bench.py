@@ -13,7 +13,7 @@ which the fastest counts (the one least slowed by other load). Cases:
   ``vsl-hier-unlabeled-bf16`` the same with the decoder's vocabulary matmuls in bfloat16;
 * ``vsl-resumed``, ``vsl-resumed-denormals`` (with ``--from-run DIR``): the steps that follow
   a saved run's ``last.pt`` (its settings, vocabulary, optimizer and priors), with denormal
-  floats flushed to zero as every run flushes them (:func:`vsl.experiment.configure_cpu`) and
+  floats flushed to zero as every run flushes them (:func:`vsl.runtime.configure_cpu`) and
   without: late in training the second is several times slower on x86.
 
 The HMM family (see :mod:`hmm.benchmark`):
@@ -52,9 +52,9 @@ from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit
 from vsl.data.vocab import build_vocabularies
 from vsl.encoders import WordCharEmbedding
-from vsl.experiment import (build_model, build_objective, configure_cpu, denormals_flushed, seed_everything,
-                            set_up_training, training_batches)
+from vsl.experiment import build_model, build_objective, set_up_training, training_batches
 from vsl.provenance import git_commit
+from vsl.runtime import configure_cpu, denormals_flushed, seed_everything
 from vsl.training import make_optimizer, restore_checkpoint, train_step
 
 
