@@ -10,7 +10,8 @@ from vsl.data.batching import BatchStream
 from vsl.latent import KLAnnealing, PriorStore, gaussian_kl
 from vsl.models import build_encoder
 from vsl.training import evaluate, fit, make_optimizer
-from vsl.variational import MixedBatch, MixedStream, VariationalObjective, VariationalTagger
+from vsl.objective import MixedBatch, MixedStream, VariationalObjective
+from vsl.variational import VariationalTagger
 
 
 def _tagger(collate, latent="hier", decoded_words=None, **kwargs):

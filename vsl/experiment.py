@@ -42,7 +42,8 @@ from vsl.provenance import code_version, record_segment
 from vsl.run_folder import claim_run_folder
 from vsl.runtime import configure_cpu, seed_everything
 from vsl.training import SELECTION_METRIC, TrainedTagger, evaluate, fit
-from vsl.variational import DECODERS, LATENT_STRUCTURES, MixedStream, VariationalObjective, VariationalTagger
+from vsl.objective import MixedStream, VariationalObjective
+from vsl.variational import DECODERS, LATENT_STRUCTURES, VariationalTagger
 
 LATENTS = ("none", *LATENT_STRUCTURES)
 PRIOR_STORAGES = ("memory", "disk", "auto")
