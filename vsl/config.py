@@ -3,7 +3,6 @@ by command-line flags; saved beside every model so that a run can be repeated fr
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import re
 import types
@@ -13,7 +12,6 @@ from pathlib import Path
 
 import yaml
 
-from vsl.checkpoint import load_resumable
 from vsl.errors import SettingError, VslError
 
 
@@ -65,50 +63,6 @@ class Settings:
     def replace(self, **overrides):
         """A copy with the given settings changed; ``None`` values are ignored."""
         return dataclasses.replace(self, **{k: v for k, v in overrides.items() if v is not None})
-
-    #: What a resumed run may change: where it runs, not what it computes.
-    RESUME_OVERRIDES = ("threads", "device")
-
-    @classmethod
-    def for_resume(cls, args, family: str):
-        """The saved settings of the ``family`` run in ``args.resume``, with only ``threads`` and
-        ``device`` taken from ``args``; any other setting (or --config/--out) given is a VslError."""
-        given = [name for name in cls.field_names() if getattr(args, name, None) is not None
-                 and name not in cls.RESUME_OVERRIDES]
-        if given or getattr(args, "config", None) or getattr(args, "out", None):
-            raise VslError("--resume takes the run's saved settings; only --threads and --device may change")
-        metadata = load_resumable(args.resume, family)
-        saved = cls.from_saved(metadata.config, str(Path(args.resume) / "config.json"))
-        return saved.replace(**{name: getattr(args, name, None) for name in cls.RESUME_OVERRIDES})
-
-    @classmethod
-    def from_command_line(cls, path: str | None, args):
-        """The defaults, then the settings file ``path`` (if any), then every attribute of the
-        parsed ``args`` that names a setting and is not ``None``."""
-        base = cls.load(path) if path else cls()
-        return base.replace(**{name: getattr(args, name) for name in cls.field_names() if hasattr(args, name)})
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """``--help`` with the description as written and, after each option's help, its default
-    where it has one."""
-
-    def _get_help_string(self, action):
-        text = action.help or ""
-        if action.option_strings and action.nargs != 0 and action.default not in (None, argparse.SUPPRESS) \
-                and "%(default)" not in text:
-            text += " (default: %(default)s)"
-        return text
-
-
-def show_setting_defaults(parser: argparse.ArgumentParser, settings: type[Settings]) -> None:
-    """Append to the help of each flag that sets one of ``settings`` its default there (the
-    flags themselves default to None, so that a --config file can set what they leave unset)."""
-    defaults = settings().to_dict()
-    for action in parser._actions:
-        value = defaults.get(action.dest)
-        if action.option_strings and action.nargs != 0 and value not in (None, []):
-            action.help = f"{action.help or ''} (default: {str(value).replace('%', '%%')})".lstrip()
 
 
 def _fits(value, expected) -> bool:

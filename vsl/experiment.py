@@ -284,7 +284,7 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
     ``command`` (the command line that asked for the run) is recorded with the results.
 
     Training writes ``last.pt`` every ``config.checkpoint_every`` steps and when it ends;
-    ``resume=True`` continues from it (same settings, as ``RunConfig.for_resume`` reads them).
+    ``resume=True`` continues from it (the same settings, as ``vsl train --resume`` reads them).
     A folder that holds an earlier run is refused unless ``resume`` or ``overwrite`` (which
     empties it first), as is one that another run is writing (:func:`vsl.run_folder.claim_run_folder`).
     Started by ``torchrun``, the processes train one model data-parallel

@@ -46,7 +46,8 @@ import torch
 from hmm.benchmark import INFERENCE, time_inference, time_nhmm_training
 from hmm.models import EMISSIONS, TRANSITIONS
 from vsl.checkpoint import load_metadata, load_training_checkpoint
-from vsl.config import HelpFormatter, RunConfig
+from vsl.commands import HelpFormatter
+from vsl.config import RunConfig
 from vsl.data.batching import Batch, Collator
 from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit

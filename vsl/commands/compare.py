@@ -35,7 +35,8 @@ from hmm.train import TrainingStopped
 from vsl.analysis import cluster_tokens, latent_vectors
 from vsl.checkpoint import (RESULTS, atomic_write_bytes, atomic_write_json, has_training_state, load_metadata,
                             load_resumable, run_finished)
-from vsl.config import HelpFormatter, RunConfig
+from vsl.commands import HelpFormatter
+from vsl.config import RunConfig
 from vsl.data.batching import Collator
 from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.vocab import Vocabulary

@@ -11,7 +11,8 @@ import argparse
 import json
 import sys
 
-from vsl.config import HelpFormatter, check_seed
+from vsl.commands import HelpFormatter
+from vsl.config import check_seed
 from vsl.data.readers import sentence_counts
 from vsl.data.registry import SPLITS, load_dataset, resolve_dataset
 from vsl.data.splits import make_split

@@ -12,7 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from vsl.config import HelpFormatter, RunConfig
+from vsl.commands import HelpFormatter
+from vsl.config import RunConfig
 from vsl.data.registry import find_data_root
 from vsl.errors import DatasetNotFoundError
 from vsl.experiment import run

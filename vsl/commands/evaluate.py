@@ -14,7 +14,8 @@ import json
 import sys
 
 from vsl.api import SPLITS, load_tagger
-from vsl.config import HelpFormatter, check_device, require_positive
+from vsl.commands import HelpFormatter
+from vsl.config import check_device, require_positive
 from vsl.data.readers import READERS
 from vsl.errors import VslError
 

@@ -16,7 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
-from vsl.config import HelpFormatter
+from vsl.commands import HelpFormatter
 from vsl.data import fetch
 from vsl.errors import VslError
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from vsl.analysis import latent_vectors
 from vsl.checkpoint import atomic_write_bytes, load_metadata
-from vsl.config import HelpFormatter
+from vsl.commands import HelpFormatter
 from vsl.data.batching import Collator
 from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.errors import VslError

@@ -43,7 +43,7 @@ import yaml
 
 from vsl.checkpoint import (RESULTS, CheckpointError, atomic_write_bytes, atomic_write_json, has_training_state,
                             run_finished, training_progress)
-from vsl.config import HelpFormatter
+from vsl.commands import HelpFormatter
 from vsl.errors import VslError
 from vsl.provenance import describe_code, git_commit, run_source
 from vsl.run_folder import run_folder_busy

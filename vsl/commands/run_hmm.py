@@ -33,8 +33,9 @@ from hmm.config import MODELS, HmmConfig
 from hmm.experiment import run
 from hmm.models import EMISSIONS, TRANSITIONS
 from hmm.train import LOSS_SCALES, TrainingStopped
-from vsl.commands import add_placement_arguments, add_run_folder_arguments, run_settings
-from vsl.config import HelpFormatter, show_setting_defaults
+from vsl.commands import (HelpFormatter, add_placement_arguments, add_run_folder_arguments, run_settings,
+                          show_setting_defaults)
+
 from vsl.errors import VslError
 from vsl.training import StopRequest
 

@@ -21,8 +21,9 @@ import dataclasses
 import json
 import sys
 
-from vsl.commands import add_placement_arguments, add_run_folder_arguments, run_settings
-from vsl.config import HelpFormatter, RunConfig, show_setting_defaults
+from vsl.commands import (HelpFormatter, add_placement_arguments, add_run_folder_arguments, run_settings,
+                          show_setting_defaults)
+from vsl.config import RunConfig
 from vsl.errors import VslError
 from vsl.experiment import LATENTS, run
 from vsl.training import StopRequest

@@ -20,7 +20,8 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from vsl.api import load_tagger
-from vsl.config import HelpFormatter, check_device, require_positive
+from vsl.commands import HelpFormatter
+from vsl.config import check_device, require_positive
 from vsl.data.readers import TOKENIZERS
 from vsl.data.textio import (INPUT_FORMATS, OUTPUT_FORMATS, TSV_HEADER, chunks, read_sentences, utf8_lines,
                              write_tagged)
