@@ -63,7 +63,8 @@ class HmmConfig(Settings):
     dropout: float = 0.5
     # Tran et al. sec. 8: dropout also on the top LSTM layer's output (nn.LSTM drops only between
     # layers), and LSTM weights N(0, 1/(n_in + hidden)), biases 0, forget-gate bias 1 ("paper";
-    # "torch": PyTorch's default); a batch's updates also stop when its likelihood got worse
+    # "torch": PyTorch's default; "uniform": U(-1e-4, 1e-4), Tran et al.'s Table 3 ablation); a
+    # batch's updates also stop when its likelihood got worse
     lstm_dropout_top: bool = True
     lstm_init: str = "paper"
     stop_when_worse: bool = True

@@ -215,6 +215,9 @@ def test_paper_lstm_initialization_statistics():
         assert torch.equal(bias, torch.cat([torch.zeros(256), torch.ones(256), torch.zeros(512)]))
     default = PrefixLSTM(64, 256, layers=1, init="torch").rnn
     assert float(default.weight_hh_l0.abs().max()) <= 256 ** -0.5 and float(default.bias_ih_l0.abs().max()) > 0
+    uniform = PrefixLSTM(64, 256, layers=3, init="uniform").rnn  # Tran et al.'s Table 3 ablation
+    values = torch.cat([p.flatten() for p in uniform.parameters()])
+    assert float(values.abs().max()) <= 1e-4 and float(values.std()) == pytest.approx(1e-4 / 3 ** 0.5, rel=0.02)
 
 
 def test_a_batch_stops_updating_when_its_likelihood_got_worse():

@@ -98,6 +98,11 @@ def test_run_hmm_reports_bad_input_clearly(tmp_path, data_root, args, message):
     assert "error: " in done.stderr and message in done.stderr and "Traceback" not in done.stderr
 
 
+TABLE_3 = {"wsj_conv_lstm_paper": ("paper", 3, 0.5), "wsj_conv_lstm_uniform_init": ("uniform", 3, 0.5),
+           "wsj_conv_lstm_1layer_no_dropout": ("paper", 1, 0.0), "wsj_conv_lstm_1layer_dropout": ("paper", 1, 0.5),
+           "wsj_conv_lstm_3layers_no_dropout": ("paper", 3, 0.0)}  # configs/tables/wsj_ablations.yaml
+
+
 def test_paper_configs_load_with_the_paper_settings():
     from hmm.config import HmmConfig
 
@@ -105,7 +110,7 @@ def test_paper_configs_load_with_the_paper_settings():
                if "_decide_" not in path.stem and "_2ep_" not in path.stem}  # decision runs: configs/tables/wsj_lstm_decide*.yaml
     assert set(configs) == {"wsj_hmm", "wsj_nhmm", "wsj_nhmm_code", "wsj_nhmm_code_probes", "wsj_nhmm_code_clip",
                             "wsj_nhmm_code_noise", "wsj_nhmm_code_tricks", "wsj_conv", "wsj_lstm", "wsj_lstm_h128",
-                            "wsj_lstm_h128_code_tricks", "wsj_conv_lstm"}
+                            "wsj_lstm_h128_code_tricks", "wsj_conv_lstm", *TABLE_3}
     for name, config in configs.items():
         assert (config.data, config.states, config.batch_size, config.max_length) == ("wsj", 45, 256, 40)
         if name != "wsj_hmm":
@@ -120,6 +125,10 @@ def test_paper_configs_load_with_the_paper_settings():
         assert config.gradient_noise == (0.01 if noise else 0.0)
         if "_code" in name:
             assert config.hidden_layers == 1
+    for name, (init, layers, dropout) in TABLE_3.items():  # the paper's training, one change each
+        config = configs[name]
+        assert (config.lstm_init, config.lstm_layers, config.dropout) == (init, layers, dropout), name
+        assert config.lstm_dropout_top and config.stop_when_worse, name
     assert configs["wsj_hmm"].model == "hmm" and configs["wsj_hmm"].epochs >= 50
     assert configs["wsj_nhmm"].hidden_layers == 0
 
