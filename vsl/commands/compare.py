@@ -46,6 +46,7 @@ from vsl.experiment import run as run_vsl
 from vsl.metrics import accuracy, cluster_scores
 from vsl.provenance import describe_code, git_commit, run_source
 from vsl.training import StopRequest
+from vsl.write_up import markdown_table
 
 ROWS = {  # row -> (description, family, settings)
     "bigru": ("BiGRU baseline", "vsl", {"latent": "none"}),
@@ -112,15 +113,13 @@ def markdown(data: str, table: list[dict], commit: str | None, command: str) -> 
     def cell(value):
         return "—" if value is None else f"{100 * value:.1f}"
 
+    cells = [[row["model"] + (" (stopped early)" if row["source"]["interrupted"] else ""),
+              *(cell(row["scores"].get(key)) for key in ("accuracy", "m1", "one_to_one", "one_to_one_greedy", "vm")),
+              f"`{row['source']['run']}`"] for row in table]
     lines = [f"# Head-to-head on {data} (test set)", "",
              f"`{command}` at commit `{commit}`. Scores in %, all on the same test tokens; accuracy only "
              "where a row's labels are tags.", "",
-             "| model | accuracy | M-1 | 1-1 | 1-1 greedy | VM | run |", "|---|---|---|---|---|---|---|"]
-    for row in table:
-        s = row["scores"]
-        stopped = " (stopped early)" if row["source"]["interrupted"] else ""
-        lines.append(f"| {row['model']}{stopped} | {cell(s.get('accuracy'))} | {cell(s['m1'])} | {cell(s['one_to_one'])} | "
-                     f"{cell(s['one_to_one_greedy'])} | {cell(s['vm'])} | `{row['source']['run']}` |")
+             *markdown_table(["model", "accuracy", "M-1", "1-1", "1-1 greedy", "VM", "run"], cells)]
     lines += ["", "Commands of the runs:", ""]
     lines += [f"- {row['model']}: `{row['source']['command']}` (seed {row['source']['seed']}, "
               f"{describe_code(row['source'])})" for row in table]
