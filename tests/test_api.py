@@ -43,6 +43,11 @@ def test_train_from_a_file_then_tag_and_evaluate(tmp_path, twitter_folder):
     with pytest.raises(VslError, match="split 'valid' is not one of"):
         tagger.evaluate(str(twitter_folder), split="valid")
 
+    with pytest.raises(VslError, match="give config=None"):
+        vsl.train(settings, folder, resume=True)
+    assert vsl.train(None, folder, resume=True, progress=False) == folder  # a finished run: scored again
+    assert json.loads((folder / "results.json").read_text())["test"] == pytest.approx(results["test"])
+
     # the same through the installed command
     done = _vsl("evaluate", "--model", folder, "--data", twitter_folder, "--split", "test")
     assert done.returncode == 0, done.stderr

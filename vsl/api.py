@@ -2,7 +2,7 @@
 (BiGRU baseline, VSL model, HMM or neural HMM) as a :class:`Tagger` that tags and scores text.
 
     import vsl
-    folder = vsl.train("configs/vsl/twitter_hier.yaml", "runs/hier", max_steps=2000)
+    folder = vsl.train("configs/vsl/twitter_rawtext_hier_labeled.yaml", "runs/hier", max_steps=2000)
     tagger = vsl.load_tagger(folder)
     tagger.tag([["I", "love", "it"]])          # [['O', 'V', 'O']]
     tagger.evaluate("twitter", split="test")   # {'accuracy': ...}
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from vsl.checkpoint import load_metadata
+from vsl.checkpoint import load_metadata, load_resumable
 from vsl.config import read_settings_file
 from vsl.data.readers import Sentence
 from vsl.data.registry import dataset_task, load_dataset, resolve_dataset
@@ -51,16 +51,30 @@ def _settings(config, overrides: dict):
     return config.replace(**overrides)
 
 
+def _saved_settings(out_dir: str | Path):
+    """The settings of the stopped run in ``out_dir``, which resuming it takes."""
+    from hmm.config import HmmConfig
+    from vsl.config import RunConfig
+
+    family = load_metadata(out_dir).family
+    metadata = load_resumable(out_dir, family)
+    return (HmmConfig if family == "hmm" else RunConfig).from_saved(metadata.config, str(Path(out_dir) / "config.json"))
+
+
 def train(config, out_dir: str | Path, *, resume: bool = False, overwrite: bool = False, progress: bool = True,
           **overrides) -> Path:
     """Train one run into ``out_dir`` and return the folder (its ``results.json`` holds the
     scores). ``config`` is a :class:`~vsl.config.RunConfig` (BiGRU baseline and VSL models),
     an :class:`~hmm.config.HmmConfig` (HMMs), a mapping of settings or a YAML/JSON settings
-    file; ``overrides`` change single settings (``max_steps=2000``). ``resume`` continues a
-    stopped run in ``out_dir``; ``overwrite`` replaces a finished one."""
+    file; ``overrides`` change single settings (``max_steps=2000``). ``resume=True`` (with
+    ``config=None``) continues the stopped run in ``out_dir`` with its saved settings;
+    ``overwrite`` replaces a finished one."""
     from hmm.config import HmmConfig
 
-    settings = _settings(config, overrides)
+    if resume and (config is not None or overrides):
+        raise VslError("resume=True continues the run in out_dir with its saved settings: give config=None "
+                       "and no settings")
+    settings = _saved_settings(out_dir) if resume else _settings(config, overrides)
     if isinstance(settings, HmmConfig):
         from hmm.experiment import run
     else:
