@@ -22,9 +22,8 @@ from tqdm import tqdm
 from hmm.config import HmmConfig
 from hmm.models import CategoricalHMM, NeuralHMM, corpus_log_likelihood
 from hmm.train import TrainingStopped, cap_length, tag_corpus, train_neural_hmm
-from vsl.checkpoint import (LAST, PROBES, RESULTS, RunMetadata, atomic_write_bytes, atomic_write_json,
-                            describe_probing, describe_progress, load_metadata, load_training_checkpoint, load_weights,
-                            resume_checkpoint, save_metadata, save_model, save_tensors)
+from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_bytes, atomic_write_json, load_metadata,
+                            load_training_checkpoint, load_weights, save_metadata, save_model, save_tensors)
 from vsl.data.batching import Collator, bucketed_order, iterate_batches
 from vsl.data.readers import Sentence, sentence_counts
 from vsl.data.registry import load_dataset, resolve_dataset
@@ -35,7 +34,7 @@ from vsl.errors import VslError
 from vsl.training import TrainedTagger, stop_requested
 from vsl.metrics import accuracy, cluster_scores, state_use
 from vsl.provenance import code_version, record_segment
-from vsl.run_folder import claim_run_folder
+from vsl.run_folder import PROBES, claim_run_folder, describe_probing, describe_progress, resume_checkpoint
 from vsl.runtime import configure_cpu, seed_everything
 
 

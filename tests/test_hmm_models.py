@@ -15,7 +15,8 @@ from scipy.optimize import linear_sum_assignment
 from hmm.inference import log_partition
 from hmm.models import CategoricalHMM, NeuralHMM, character_table, corpus_log_likelihood, joint_log_likelihood
 from hmm.train import GradientNoise, TrainingStopped, cap_length, tag_corpus, train_neural_hmm
-from vsl.checkpoint import LAST, RunMetadata, save_metadata, save_tensors, training_progress
+from vsl.checkpoint import LAST, RunMetadata, save_metadata, save_tensors
+from vsl.run_folder import training_progress
 from vsl.data.batching import Batch, Collator, iterate_batches
 from vsl.data.readers import Sentence
 from vsl.encoders import PrefixLSTM

@@ -13,7 +13,8 @@ import pytest
 import torch
 import yaml
 
-from vsl.checkpoint import load_model, load_tensors, training_progress
+from vsl.checkpoint import load_model, load_tensors
+from vsl.run_folder import training_progress
 from vsl.data.readers import read_ptb
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,7 +8,8 @@ import json
 import pytest
 import torch
 
-from vsl.checkpoint import LAST, RunMetadata, save_metadata, save_tensors, training_progress
+from vsl.checkpoint import LAST, RunMetadata, save_metadata, save_tensors
+from vsl.run_folder import training_progress
 from vsl.data.batching import BatchStream
 from vsl.models import BiGRUTagger, build_encoder
 from vsl.training import NonFiniteError, StopRequest, fit

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from vsl.checkpoint import load_metadata, load_resumable
+from vsl.checkpoint import load_metadata
+from vsl.run_folder import load_resumable
 from vsl.config import read_settings_file
 from vsl.data.readers import Sentence
 from vsl.data.registry import dataset_task, load_dataset, resolve_dataset

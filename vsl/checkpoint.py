@@ -25,7 +25,6 @@ from vsl.errors import VslError
 
 FORMAT_VERSION = 1
 LAST = "last.pt"  # a run folder's training checkpoint, what --resume continues from
-PROBES = "probes.pt"  # a probing neural HMM's checkpoint until its probes end (then LAST)
 RESULTS = "results.json"  # a run folder's scores, written when the run ends
 PRIORS = "priors"  # a run folder's prior stores kept on disk and the snapshots of them that LAST refers to
 SNAPSHOT = "snapshot"  # the key of a snapshot reference (write_snapshot) in a training checkpoint
@@ -199,76 +198,10 @@ def load_metadata(directory: str | Path, family: str | None = None) -> RunMetada
     return RunMetadata(meta["family"], meta["config"], read_json(directory / "vocab.json"), meta["tokenizer"])
 
 
-def run_finished(directory: str | Path) -> bool:
-    """Whether the run in ``directory`` ended on its own: it wrote its results and was not
-    stopped early (a VSL run stopped on request still writes results that say ``interrupted``)."""
-    results = Path(directory) / RESULTS
-    return results.is_file() and not json.loads(results.read_text()).get("interrupted")
-
-
-def resume_checkpoint(directory: str | Path) -> str:
-    """The checkpoint that a stopped run in ``directory`` continues from: ``probes.pt`` while a
-    neural HMM is still probing (it has no ``last.pt`` yet), else ``last.pt``."""
-    probing = not (Path(directory) / LAST).is_file() and (Path(directory) / PROBES).is_file()
-    return PROBES if probing else LAST
-
-
-def has_training_state(directory: str | Path) -> bool:
-    """Whether the run in ``directory`` left a state to continue from: a training checkpoint,
-    or a neural HMM's probing so far."""
-    return (Path(directory) / resume_checkpoint(directory)).is_file()
-
-
-def load_resumable(directory: str | Path, family: str) -> RunMetadata:
-    """The metadata of a ``family`` run in ``directory`` that left a state to continue from."""
-    metadata = load_metadata(directory, family)
-    if not has_training_state(directory):
-        raise CheckpointError(f"{directory}: no {family} training checkpoint ({LAST} or {PROBES}) to resume from")
-    return metadata
-
-
-def describe_progress(family: str, config: dict, trainer: dict) -> str:
-    """How far a run of ``family`` with settings ``config`` has trained, in words, from the
-    training counters of its checkpoint: a neural HMM's epoch, the minibatches done in it and
-    the per-token log-likelihood of each finished epoch; a VSL run's step."""
-    if family == "vsl":
-        return f"at step {trainer['step']:,} of at most {config['max_steps']:,}"
-    epochs = config["epochs"]
-    if trainer["epoch"] >= epochs:
-        return f"all {epochs} epochs trained; tagging and scoring left"
-    finished = ", ".join(f"{value:.4f}" for value in trainer["history"])
-    return (f"in epoch {trainer['epoch'] + 1} of {epochs} after minibatch {trainer['batch']}"
-            + (f" (log-likelihood per token of the epochs done: {finished})" if finished else ""))
-
-
-def describe_probing(config: dict, probing: dict) -> str:
-    """How far the probes of a neural HMM with settings ``config`` have got, in words, from its
-    probing checkpoint: the probe in progress, the minibatches done in it and the per-token
-    log-likelihood of each finished probe."""
-    scores, current = probing["scores"], probing["current"]
-    done = ", ".join(f"{value:.4f}" for value in scores)
-    return (f"in probe {len(scores) + 1} of {config['probes']}"
-            + (f" after minibatch {current['trainer']['batch']}" if current is not None else "")
-            + (f" (log-likelihood per token of the probes done: {done})" if done else ""))
-
-
-def training_progress(directory: str | Path) -> str:
-    """:func:`describe_progress` (or, before the probes end, :func:`describe_probing`) of the
-    stopped run in ``directory``, read from its ``config.json`` and checkpoint; a folder without
-    them readable is a CheckpointError."""
-    metadata = load_metadata(directory)
-    if resume_checkpoint(directory) == PROBES:
-        return describe_probing(metadata.config, load_tensors(Path(directory) / PROBES))
-    trainer = load_tensors(Path(directory) / LAST).get("trainer")
-    if not isinstance(trainer, dict):
-        raise CheckpointError(f"{Path(directory) / LAST}: holds no training counters")
-    return describe_progress(metadata.family, metadata.config, trainer)
-
-
 def load_training_checkpoint(directory: str | Path, vocabs: dict, name: str = LAST) -> dict:
-    """The checkpoint ``name`` (``last.pt``, or ``probes.pt``) of a run folder, provided its saved
-    vocabularies equal ``vocabs`` (those its settings rebuild now: a changed dataset or split
-    would misplace every id)."""
+    """The training checkpoint ``name`` (by default ``last.pt``) of a run folder, provided its
+    saved vocabularies equal ``vocabs`` (those its settings rebuild now: a changed dataset or
+    split would misplace every id)."""
     if load_metadata(directory).vocabs != vocabs:
         raise CheckpointError(f"{directory}: its vocabularies differ from the ones its settings give now")
     return read_training_checkpoint(Path(directory) / name)

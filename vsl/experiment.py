@@ -23,9 +23,9 @@ import numpy as np
 import torch
 
 from vsl import __version__
-from vsl.checkpoint import (LAST, PRIORS, RESULTS, RunMetadata, atomic_write_json, describe_progress, load_metadata,
-                            load_model, load_training_checkpoint, load_weights, read_training_checkpoint,
-                            save_metadata, save_tensors)
+from vsl.checkpoint import (LAST, PRIORS, RESULTS, RunMetadata, atomic_write_json, load_metadata, load_model,
+                            load_training_checkpoint, load_weights, read_training_checkpoint, save_metadata,
+                            save_tensors)
 from vsl.config import RunConfig, check_placement, require_positive
 from vsl.data.batching import BatchStream, Collator
 from vsl.data.readers import READERS, TOKENIZERS, sentence_counts
@@ -39,7 +39,7 @@ from vsl.latent import KLAnnealing, PriorStore
 from vsl.linear_softmax import PRECISIONS
 from vsl.models import BiGRUTagger, build_encoder
 from vsl.provenance import code_version, record_segment
-from vsl.run_folder import claim_run_folder
+from vsl.run_folder import claim_run_folder, describe_progress
 from vsl.runtime import configure_cpu, seed_everything
 from vsl.training import SELECTION_METRIC, TrainedTagger, evaluate, fit
 from vsl.objective import MixedStream, VariationalObjective

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from vsl.checkpoint import load_resumable
+from vsl.run_folder import load_resumable
 from vsl.config import Settings
 from vsl.errors import VslError
 

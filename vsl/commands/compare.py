@@ -33,8 +33,8 @@ from hmm.experiment import load_trained as load_hmm
 from hmm.experiment import run as run_hmm
 from hmm.train import TrainingStopped
 from vsl.analysis import cluster_tokens, latent_vectors
-from vsl.checkpoint import (RESULTS, atomic_write_bytes, atomic_write_json, has_training_state, load_metadata,
-                            load_resumable, run_finished)
+from vsl.checkpoint import RESULTS, atomic_write_bytes, atomic_write_json, load_metadata
+from vsl.run_folder import has_training_state, load_resumable, run_finished
 from vsl.commands import HelpFormatter
 from vsl.config import RunConfig
 from vsl.data.batching import Collator

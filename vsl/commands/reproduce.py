@@ -39,12 +39,11 @@ from pathlib import Path
 
 import yaml
 
-from vsl.checkpoint import (CheckpointError, atomic_write_bytes, atomic_write_json, has_training_state,
-                            run_finished, training_progress)
+from vsl.checkpoint import CheckpointError, atomic_write_bytes, atomic_write_json
 from vsl.commands import HelpFormatter
 from vsl.errors import VslError
 from vsl.provenance import describe_code, git_commit
-from vsl.run_folder import run_folder_busy
+from vsl.run_folder import has_training_state, run_finished, run_folder_busy, training_progress
 from vsl.training import StopRequest
 from vsl.write_up import markdown_table, merge_recorded, recorded_runs, runs_of_other_tables, slug, summarize
 
