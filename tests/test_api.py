@@ -52,6 +52,9 @@ def test_train_from_a_file_then_tag_and_evaluate(tmp_path, twitter_folder):
     done = _vsl("evaluate", "--model", folder, "--data", twitter_folder, "--split", "test")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == pytest.approx(results["test"])
+    from_file = _vsl("evaluate", "--model", folder, "--file", next(twitter_folder.glob("*test*")),
+                     "--file-format", "twitter")
+    assert from_file.returncode == 0 and json.loads(from_file.stdout) == pytest.approx(results["test"])
     refused = _vsl("evaluate", "--model", folder, "--data", twitter_folder, "--batch-size", "0")
     assert refused.returncode == 2 and "error: batch_size must be positive" in refused.stderr
 
