@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from vsl.checkpoint import load_metadata
-from vsl.run_folder import load_resumable
+from vsl.run_folder import resume_settings
 from vsl.config import read_settings_file
 from vsl.data.readers import Sentence
 from vsl.data.registry import dataset_task, load_dataset, resolve_dataset
@@ -58,8 +58,7 @@ def _saved_settings(out_dir: str | Path):
     from vsl.config import RunConfig
 
     family = load_metadata(out_dir).family
-    metadata = load_resumable(out_dir, family)
-    return (HmmConfig if family == "hmm" else RunConfig).from_saved(metadata.config, str(Path(out_dir) / "config.json"))
+    return resume_settings(out_dir, HmmConfig if family == "hmm" else RunConfig, family)
 
 
 def train(config, out_dir: str | Path, *, resume: bool = False, overwrite: bool = False, progress: bool = True,

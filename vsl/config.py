@@ -125,7 +125,6 @@ def check_device(device: str) -> None:
         raise SettingError(f"device {device!r} is not one of cpu, cuda, cuda:N")
 
 
-
 def read_settings_file(path: str | Path) -> dict:
     """The mapping in a YAML (or JSON) settings file; a VslError names the file if it cannot be
     read or holds something else."""
@@ -136,6 +135,7 @@ def read_settings_file(path: str | Path) -> dict:
     if not isinstance(values, dict):
         raise VslError(f"{path}: a config must be a mapping of settings")
     return values
+
 
 @dataclass
 class RunConfig(Settings):

@@ -166,19 +166,21 @@ class VariationalObjective(nn.Module):
         return {part: {name: store.state_dict(int(self.steps)) for name, store in stores.items()}
                 for part, stores in self.priors.items() if stores is not None}
 
+    def _stores(self):
+        """Every prior store, labeled and unlabeled."""
+        return [store for stores in self.priors.values() if stores is not None for store in stores.values()]
+
     def remove_stale_snapshots(self) -> None:
         """Delete the prior stores' snapshots older than the last :meth:`prior_state`'s, once the
         checkpoint that holds it is saved."""
-        for stores in self.priors.values():
-            for store in (stores or {}).values():
-                store.remove_stale_snapshots()
+        for store in self._stores():
+            store.remove_stale_snapshots()
 
     def remove_working_prior_files(self) -> None:
         """Delete the working files of the prior stores on disk once training has ended (their
         last checkpoint's snapshots stay, for ``--resume`` and ``--init-from``)."""
-        for stores in self.priors.values():
-            for store in (stores or {}).values():
-                store.remove_working_files()
+        for store in self._stores():
+            store.remove_working_files()
 
     def load_prior_state(self, state: dict) -> None:
         """Restore :meth:`prior_state` of a run over the same sentences (a ValueError if not), its

@@ -153,6 +153,13 @@ def load_resumable(directory: str | Path, family: str) -> RunMetadata:
     return metadata
 
 
+def resume_settings(directory: str | Path, settings, family: str):
+    """The saved settings of the stopped ``family`` run in ``directory``, read as ``settings``
+    (a :class:`~vsl.config.Settings` class) reads them: what resuming the run takes."""
+    metadata = load_resumable(directory, family)
+    return settings.from_saved(metadata.config, str(Path(directory) / "config.json"))
+
+
 def describe_progress(family: str, config: dict, trainer: dict) -> str:
     """How far a run of ``family`` with settings ``config`` has trained, in words, from the
     training counters of its checkpoint: a neural HMM's epoch, the minibatches done in it and

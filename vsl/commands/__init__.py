@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from vsl.run_folder import load_resumable
 from vsl.config import Settings
 from vsl.errors import VslError
+from vsl.run_folder import resume_settings
 
 #: What a resumed run may change: where it runs, not what it computes.
 RESUME_OVERRIDES = ("threads", "device")
@@ -68,8 +67,7 @@ def run_settings(parser: argparse.ArgumentParser, args, settings: type[Settings]
     if given or args.config or args.out:
         parser.error("--resume takes the run's saved settings; only --threads and --device may change")
     try:
-        metadata = load_resumable(args.resume, family)
+        saved = resume_settings(args.resume, settings, family)
     except VslError as err:
         parser.error(str(err))
-    saved = settings.from_saved(metadata.config, str(Path(args.resume) / "config.json"))
     return saved.replace(**{name: getattr(args, name, None) for name in RESUME_OVERRIDES}), True

@@ -34,7 +34,6 @@ from hmm.experiment import run as run_hmm
 from hmm.train import TrainingStopped
 from vsl.analysis import cluster_tokens, latent_vectors
 from vsl.checkpoint import RESULTS, atomic_write_bytes, atomic_write_json, load_metadata
-from vsl.run_folder import has_training_state, load_resumable, run_finished
 from vsl.commands import HelpFormatter
 from vsl.config import RunConfig
 from vsl.data.batching import Collator
@@ -45,6 +44,7 @@ from vsl.experiment import load_run, load_trained
 from vsl.experiment import run as run_vsl
 from vsl.metrics import accuracy, cluster_scores
 from vsl.provenance import describe_code, git_commit, run_source
+from vsl.run_folder import has_training_state, resume_settings, run_finished
 from vsl.training import StopRequest
 from vsl.write_up import markdown_table
 
@@ -80,7 +80,7 @@ def ensure_run(row: str, folder: Path, dataset: dict, extra: dict, n_tags: int, 
     resume = has_training_state(folder)
     settings_type, train = (RunConfig, run_vsl) if family == "vsl" else (HmmConfig, run_hmm)
     if resume:
-        config = settings_type.from_saved(load_resumable(folder, family).config, str(folder / "config.json"))
+        config = resume_settings(folder, settings_type, family)
     else:
         values = {**dataset, **settings, **extra}
         if family == "hmm":

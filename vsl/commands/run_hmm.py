@@ -35,7 +35,6 @@ from hmm.models import EMISSIONS, TRANSITIONS
 from hmm.train import LOSS_SCALES, TrainingStopped
 from vsl.commands import (HelpFormatter, add_placement_arguments, add_run_folder_arguments, run_settings,
                           show_setting_defaults)
-
 from vsl.errors import VslError
 from vsl.training import StopRequest
 
