@@ -319,7 +319,7 @@ def test_resume_refuses_new_settings(tmp_path):
     assert done.returncode == 2 and "config.json: missing" in done.stderr
 
 
-def test_vector_text_adds_raw_text_to_the_skipgram_corpus_only(tmp_path, twitter_folder, monkeypatch):
+def test_vector_text_adds_raw_text_to_the_skipgram_corpus_only_and_the_pool_can_be_left_out(tmp_path, twitter_folder, monkeypatch):
     monkeypatch.setenv("VSL_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "more").mkdir()
     (tmp_path / "more" / "tweets.txt").write_text("zyxwvut is here\nzyxwvut again lol\n", encoding="utf-8")
@@ -330,6 +330,11 @@ def test_vector_text_adds_raw_text_to_the_skipgram_corpus_only(tmp_path, twitter
     assert "zyxwvut" in word_vectors(config, corpus, split)
     assert "zyxwvut" not in word_vectors(dataclasses.replace(config, vector_text=[]), corpus, split)
     assert "zyxwvut" not in data.vocabs.words and len(split.unlabeled) == 0  # vectors only
+    pooled = prepare_data(dataclasses.replace(config, vector_text=[], unlabeled="more/tweets.txt"))
+    assert "zyxwvut" in word_vectors(dataclasses.replace(config, vector_text=[]), corpus, pooled.split)
+    unseen = dataclasses.replace(config, vector_text=[], vectors_see_unlabeled=False)
+    assert "zyxwvut" not in word_vectors(unseen, corpus, pooled.split)  # the pool is left out
+    assert "is" in word_vectors(unseen, corpus, pooled.split)  # the labeled text is not
     with pytest.raises(SettingError, match="vector_text"):
         check_config(dataclasses.replace(config, vector_text=["auto"]))
 

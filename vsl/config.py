@@ -159,6 +159,9 @@ class RunConfig(Settings):
     # (one sentence per line, tokenized as the dataset's raw text) or dataset names
     vector_text: list[str] = field(default_factory=list)
     vector_text_tokenizer: str | None = None  # None: the dataset's raw-text tokenizer; or tweet, treebank, whitespace
+    # False: the skip-gram vectors leave out the unlabeled pool (labeled text + vector_text only),
+    # to measure what the unlabeled ELBO adds beyond vectors trained on the same text
+    vectors_see_unlabeled: bool = True
     skipgram_epochs: int = 5
     skipgram_window: int = 5
     freeze_embeddings: bool | None = None  # None: tuned for the baseline, frozen for VSL

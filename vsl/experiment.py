@@ -98,18 +98,22 @@ Log = Callable[[str], None] | None  # where a run's stages are reported (None: n
 
 def word_vectors(config: RunConfig, corpus: Corpus, split: LabeledSplit, log: Log = None, progress: bool = False):
     """The pretrained vectors of a run: the given file, or skip-gram on the labeled and
-    unlabeled training text followed by each ``config.vector_text`` source (a raw-text file or
-    a dataset's training and raw text, read as :func:`~vsl.data.splits.raw_text` reads them,
-    with ``config.vector_text_tokenizer`` if set)."""
+    unlabeled training text (the labeled text alone if ``config.vectors_see_unlabeled`` is off)
+    followed by each ``config.vector_text`` source (a raw-text file or a dataset's training and
+    raw text, read as :func:`~vsl.data.splits.raw_text` reads them, with
+    ``config.vector_text_tokenizer`` if set)."""
     if config.embeddings:
         if log:
             log(f"vectors: loading {config.embeddings}")
         return load_vectors(config.embeddings)
-    text = [s.words for s in split.labeled] + [s.words for s in split.unlabeled]
+    text = [s.words for s in split.labeled]
+    if config.vectors_see_unlabeled:
+        text += [s.words for s in split.unlabeled]
     for source in config.vector_text:
         text += [s.words for s in raw_text(corpus, source, config.data_root, config.vector_text_tokenizer)]
     if log:
-        sources = " + ".join(["the run's training text", *config.vector_text])
+        own = "the run's training text" if config.vectors_see_unlabeled else "the run's labeled text"
+        sources = " + ".join([own, *config.vector_text])
         log(f"vectors: skip-gram ({config.skipgram_epochs} epochs) on {len(text):,} sentences, "
             f"{sum(map(len, text)):,} tokens ({sources})")
     return train_skipgram(text, dim=config.word_dim, window=config.skipgram_window,
