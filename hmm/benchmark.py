@@ -116,7 +116,7 @@ def time_nhmm_training(emission: str, transition: str, data_root: str | None = N
     from vsl.data.batching import Collator
     from vsl.data.registry import load_dataset, resolve_dataset
     from vsl.data.vocab import build_vocabularies
-    from vsl.training import apply_update
+    from vsl.optimization import apply_update
 
     corpus = load_dataset(resolve_dataset("wsj", data_root), with_raw=False)
     vocabs = build_vocabularies(corpus.train)

@@ -31,8 +31,9 @@ from vsl.data.splits import make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
 from vsl.distributed import SINGLE_PROCESS, Cluster, process_group
 from vsl.errors import VslError
-from vsl.training import TrainedTagger, stop_requested
 from vsl.metrics import accuracy, cluster_scores, state_use
+from vsl.optimization import stop_requested
+from vsl.prediction import TrainedTagger
 from vsl.provenance import code_version, record_segment
 from vsl.run_folder import PROBES, claim_run_folder, describe_probing, describe_progress, resume_checkpoint
 from vsl.runtime import configure_cpu, seed_everything

@@ -8,7 +8,7 @@
 * :func:`tag_corpus`: Viterbi states for every sentence, any length.
 * :func:`cap_length`: the training length cap (the paper trains on sentences of at most 40
   tokens and tags them all), reported with its counts.
-* :class:`TrainingStopped`: a stop request (Ctrl-C, SIGTERM; see :class:`vsl.training.StopRequest`)
+* :class:`TrainingStopped`: a stop request (Ctrl-C, SIGTERM; see :class:`vsl.optimization.StopRequest`)
   honoured between batches, after the training state is saved.
 """
 
@@ -24,7 +24,8 @@ from vsl.data.batching import Batch, Collator
 from vsl.data.readers import Sentence
 from vsl.distributed import SINGLE_PROCESS, Cluster, loss_function
 from vsl.errors import VslError
-from vsl.training import apply_update, predict_ids, random_state, restore_random_state, stop_requested
+from vsl.optimization import apply_update, random_state, restore_random_state, stop_requested
+from vsl.prediction import predict_ids
 
 
 class TrainingStopped(Exception):
@@ -103,7 +104,7 @@ def train_neural_hmm(model, batches_fn: Callable[[int], Iterable[Batch]], epochs
     the clipped gradients. Returns, per epoch, the per-token log-likelihood of its
     batches as last evaluated (before the batch's last update, or after it when the tolerance
     ended the batch's updates). A non-finite
-    log-likelihood or gradient raises :class:`~vsl.training.NonFiniteError` naming the epoch and
+    log-likelihood or gradient raises :class:`~vsl.optimization.NonFiniteError` naming the epoch and
     batch, before any update from it.
 
     ``batches_per_epoch`` (how many ``batches_fn`` gives) is the total of the progress bar.

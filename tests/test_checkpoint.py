@@ -74,7 +74,7 @@ def test_missing_files_are_named(tmp_path):
 
 
 def test_random_state_round_trips_in_both_saved_forms():
-    from vsl.training import random_state, restore_random_state
+    from vsl.optimization import random_state, restore_random_state
 
     torch.manual_seed(3)
     for save in (random_state, torch.get_rng_state):  # the dict, and a bare CPU state of older checkpoints

@@ -6,7 +6,8 @@ import torch
 
 from vsl.data.batching import BatchStream
 from vsl.models import BiGRUTagger, build_encoder
-from vsl.training import evaluate, fit, predict_tags
+from vsl.prediction import evaluate, predict_tags
+from vsl.training import fit
 
 
 def _tagger(collate):

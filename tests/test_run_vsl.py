@@ -24,7 +24,7 @@ from vsl.experiment import (build_model, build_objective, check_config, prepare_
                             word_vectors)
 from vsl.latent import PriorStore
 from vsl.provenance import SEGMENTS, code_version, describe_code, record_segment, run_source
-from vsl.training import StopRequest
+from vsl.optimization import StopRequest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "run_vsl.py"
 

@@ -12,7 +12,8 @@ from vsl.checkpoint import LAST, RunMetadata, save_metadata, save_tensors
 from vsl.run_folder import training_progress
 from vsl.data.batching import BatchStream
 from vsl.models import BiGRUTagger, build_encoder
-from vsl.training import NonFiniteError, StopRequest, fit
+from vsl.optimization import NonFiniteError, StopRequest
+from vsl.training import fit
 
 
 def _tagger(collate):

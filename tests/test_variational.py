@@ -9,7 +9,9 @@ import torch
 from vsl.data.batching import BatchStream
 from vsl.latent import KLAnnealing, PriorStore, gaussian_kl
 from vsl.models import build_encoder
-from vsl.training import evaluate, fit, make_optimizer
+from vsl.optimization import make_optimizer
+from vsl.prediction import evaluate
+from vsl.training import fit
 from vsl.objective import MixedBatch, MixedStream, VariationalObjective
 from vsl.variational import VariationalTagger
 

@@ -21,7 +21,7 @@ from vsl.data.readers import Sentence
 from vsl.data.registry import dataset_task, load_dataset, resolve_dataset
 from vsl.errors import VslError
 from vsl.metrics import cluster_scores, tagging_scores
-from vsl.training import TrainedTagger
+from vsl.prediction import TrainedTagger
 
 SPLITS = ("train", "dev", "test")
 

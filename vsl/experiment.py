@@ -38,11 +38,12 @@ from vsl.errors import SettingError, VslError
 from vsl.latent import KLAnnealing, PriorStore
 from vsl.linear_softmax import PRECISIONS
 from vsl.models import BiGRUTagger, build_encoder
+from vsl.objective import MixedStream, VariationalObjective
+from vsl.prediction import TrainedTagger, evaluate
 from vsl.provenance import code_version, record_segment
 from vsl.run_folder import claim_run_folder, describe_progress
 from vsl.runtime import configure_cpu, seed_everything
-from vsl.training import SELECTION_METRIC, TrainedTagger, evaluate, fit
-from vsl.objective import MixedStream, VariationalObjective
+from vsl.training import SELECTION_METRIC, fit
 from vsl.variational import DECODERS, LATENT_STRUCTURES, VariationalTagger
 
 LATENTS = ("none", *LATENT_STRUCTURES)

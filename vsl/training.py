@@ -1,9 +1,10 @@
-"""Training and evaluating taggers.
+"""The step-based training loop of the taggers (BiGRU baseline and VSL models).
 
 :func:`fit` runs step-based training as the authors' code does (Adam, gradient-norm clipping,
 dev evaluation every ``eval_every`` steps), keeps the weights of the best dev score, stops after
 ``patience`` evaluations without improvement, and appends every evaluation to a JSON-lines log.
 A model trains through two methods: ``loss(batch) -> scalar`` and ``predict(batch) -> (B, T)``.
+The pieces it shares with the neural-HMM loop are in :mod:`vsl.optimization`.
 """
 
 from __future__ import annotations
@@ -11,140 +12,19 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 from tqdm import tqdm
 
-from vsl.data.batching import Batch, Collator, iterate_batches
-from vsl.data.readers import Sentence
-from vsl.data.tagging import normalize_word
 from vsl.distributed import SINGLE_PROCESS, Cluster
-from vsl.errors import VslError
-from vsl.metrics import tagging_scores
+from vsl.optimization import (NonFiniteError, apply_update, make_optimizer, random_state, restore_random_state,
+                              stop_requested)
 
 SELECTION_METRIC = {"pos": "accuracy", "ner": "f1"}
-
-
-@torch.no_grad()
-def predict_ids(predict: Callable[[Batch], torch.Tensor], sentences: Sequence[Sentence], collate: Collator,
-                batch_size: int = 100, device: str = "cpu") -> list[list[int]]:
-    """Run ``predict(batch) -> (B, T)`` over length-bucketed batches and return each sentence's
-    ids, unpadded, in the order of ``sentences``."""
-    predictions: list[list[int] | None] = [None] * len(sentences)
-    for batch in iterate_batches(sentences, collate, batch_size, with_tags=False):
-        ids = predict(batch.to(device)).cpu()
-        for row, index in enumerate(batch.indices.tolist()):
-            predictions[index] = ids[row, : len(sentences[index])].tolist()
-    return predictions
-
-
-def predict_tags(model, sentences: Sequence[Sentence], collate: Collator, batch_size: int = 100,
-                 device: str = "cpu") -> list[list[str]]:
-    """Tag every sentence (in input order) with the model's ``predict``, in eval mode."""
-    was_training = model.training
-    model.eval()
-    ids = predict_ids(model.predict, sentences, collate, batch_size, device)
-    model.train(was_training)
-    return [collate.vocabs.tags.decode(row) for row in ids]
-
-
-@dataclass
-class TrainedTagger:
-    """A trained model ready to tag new text (``scripts/tag.py``): ``predict(batch) -> (B, T)``
-    ids, ``labels`` turning one sentence's ids into its tags, and the name of the tokenizer its
-    training text went through."""
-
-    predict: Callable[[Batch], torch.Tensor]
-    collate: Collator
-    labels: Callable[[list[int]], list[str]]
-    tokenizer: str
-
-    def tag(self, sentences: Sequence[Sequence[str]], batch_size: int = 64, device: str = "cpu") -> list[list[str]]:
-        """Tags of each token list, in order. Words are normalised as in training (digits to 0);
-        unknown words and characters map to UNK; an empty sentence gets no tags."""
-        prepared = [Sentence(tuple(normalize_word(w) for w in words)) for words in sentences]
-        filled = [i for i, sentence in enumerate(prepared) if len(sentence)]
-        tags: list[list[str]] = [[] for _ in prepared]
-        ids = predict_ids(self.predict, [prepared[i] for i in filled], self.collate, batch_size, device)
-        for index, row in zip(filled, ids):
-            tags[index] = self.labels(row)
-        return tags
-
-
-def evaluate(model, sentences: Sequence[Sentence], collate: Collator, task: str,
-             batch_size: int = 100, device: str = "cpu") -> dict:
-    """Scores of the model's predictions against the gold tags (:func:`vsl.metrics.tagging_scores`)."""
-    predicted = predict_tags(model, sentences, collate, batch_size, device)
-    return tagging_scores([s.tags for s in sentences], predicted, task)
-
-
-def make_optimizer(model, lr: float) -> torch.optim.Optimizer:
-    """Adam over the trainable parameters. The fused kernel updates the large embedding matrix
-    in one pass: the same algorithm, about 10x faster on CPU than the per-tensor loop for an
-    80k-word vocabulary."""
-    return torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, fused=True)
-
-
-class StopRequest:
-    """Turns Ctrl-C and SIGTERM into a request that :func:`fit` honours at the next step
-    boundary, so the run ends with a consistent checkpoint; a second signal interrupts at once.
-    A script that stops before its end on such a request exits with :attr:`EXIT_STATUS`."""
-
-    EXIT_STATUS = 130  # 128 + SIGINT, the shell's status for an interrupted command
-
-    def __init__(self):
-        self.requested = False
-
-    def install(self) -> "StopRequest":
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, self._handle)
-        return self
-
-    def _handle(self, signum, frame) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __call__(self) -> bool:
-        return self.requested
-
-
-def stop_requested(should_stop: Callable[[], bool] | None, cluster: Cluster = SINGLE_PROCESS) -> bool:
-    """Whether ``should_stop()`` holds on any rank (a collective call in data-parallel training,
-    so that every rank stops at the same step)."""
-    return should_stop is not None and not cluster.all_true(not should_stop())
-
-
-class NonFiniteError(VslError):
-    """A loss or gradient norm that is NaN or infinite."""
-
-
-def apply_update(model, optimizer: torch.optim.Optimizer, loss: torch.Tensor, grad_clip: float,
-                 where: str = "update", cluster: Cluster = SINGLE_PROCESS,
-                 before_step: Callable[[], None] | None = None) -> None:
-    """One optimizer step down ``loss`` with the gradient norm clipped to ``grad_clip``;
-    ``before_step()`` runs on the clipped gradients just before the step (gradient noise).
-
-    A non-finite loss or gradient norm raises :class:`NonFiniteError` (its message starts with
-    ``where``) before the parameters change. In data-parallel training the ranks agree on the
-    loss check first (a rank alone with a NaN would otherwise leave the others waiting), and
-    the gradient norm is that of the averaged gradients, the same on every rank."""
-    if not cluster.all_true(bool(torch.isfinite(loss))):
-        raise NonFiniteError(f"{where}: the loss is {loss.item()}")
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    if not torch.isfinite(norm):
-        optimizer.zero_grad(set_to_none=True)
-        raise NonFiniteError(f"{where}: the gradient norm is {norm.item()}")
-    if before_step is not None:
-        before_step()
-    optimizer.step()
 
 
 def train_step(model, optimizer: torch.optim.Optimizer, batch, grad_clip: float, where: str = "update",
@@ -190,24 +70,6 @@ class TrainerState:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def random_state() -> dict:
-    """torch's random state, of the CPU and of every visible GPU (dropout and sampling draw on
-    both), as saved in training checkpoints."""
-    state = {"torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def restore_random_state(state: dict | torch.Tensor) -> None:
-    """Set what :func:`random_state` saved; a bare tensor is a CPU state alone (neural-HMM
-    checkpoints written before the GPU states were saved)."""
-    state = {"torch": state} if isinstance(state, torch.Tensor) else state
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def training_checkpoint(model, optimizer, best_state, state: TrainerState, batches) -> dict:

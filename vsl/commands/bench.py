@@ -56,7 +56,8 @@ from vsl.encoders import WordCharEmbedding
 from vsl.experiment import build_model, build_objective, set_up_training, training_batches
 from vsl.provenance import git_commit
 from vsl.runtime import configure_cpu, denormals_flushed, seed_everything
-from vsl.training import make_optimizer, restore_checkpoint, train_step
+from vsl.optimization import make_optimizer
+from vsl.training import restore_checkpoint, train_step
 
 
 class PerSentenceCharEmbedding(WordCharEmbedding):

@@ -43,7 +43,7 @@ from vsl.commands import HelpFormatter
 from vsl.errors import VslError
 from vsl.provenance import describe_code, git_commit
 from vsl.run_folder import has_training_state, run_finished, run_folder_busy, training_progress
-from vsl.training import StopRequest
+from vsl.optimization import StopRequest
 from vsl.write_up import markdown_table, merge_recorded, recorded_runs, runs_of_other_tables, slug, summarize
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout that holds configs/, scripts/ and results/

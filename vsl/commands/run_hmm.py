@@ -36,7 +36,7 @@ from hmm.train import LOSS_SCALES, TrainingStopped
 from vsl.commands import (HelpFormatter, add_placement_arguments, add_run_folder_arguments, run_settings,
                           show_setting_defaults)
 from vsl.errors import VslError
-from vsl.training import StopRequest
+from vsl.optimization import StopRequest
 
 
 def parse_args(argv=None) -> tuple[HmmConfig, str | None, bool, bool, bool]:

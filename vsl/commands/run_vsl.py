@@ -26,7 +26,7 @@ from vsl.commands import (HelpFormatter, add_placement_arguments, add_run_folder
 from vsl.config import RunConfig
 from vsl.errors import VslError
 from vsl.experiment import LATENTS, run
-from vsl.training import StopRequest
+from vsl.optimization import StopRequest
 
 def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool, bool]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
