@@ -21,6 +21,16 @@ vsl.checkpoint). A neural-HMM run also keeps OUT/last.pt, its training state eve
 stopped or killed run from there with its saved settings. Ctrl-C or SIGTERM stops a neural HMM
 at the next batch with its state saved (Baum-Welch after the current iteration, unsaved) and
 exits with status 130; a second signal stops at once.
+
+The neural HMM trains by direct marginal likelihood with Adam: up to 6 updates per batch, until
+the relative change of the log-likelihood is below 1e-4 or it got worse. Its LSTM transitions
+follow the paper's section 8 (dropout 0.5 between layers and on the top layer's output;
+weights N(0, 1/(n_in + hidden)), zero biases, forget-gate bias 1; lstm_init: uniform is the
+paper's U(-1e-4, 1e-4) ablation). The authors' code's tricks, which the paper did not use, are
+options: --probes N (N initialisations trained for one epoch, the most likely continued),
+--gradient-noise ETA and --loss-scale state (configs/hmm/wsj_nhmm_code_tricks.yaml).
+--semi-supervised trains one state per tag on the VSL runs' labeled/unlabeled split of that
+seed and also reports tagging accuracy.
 """
 
 from __future__ import annotations

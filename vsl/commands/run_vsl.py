@@ -11,7 +11,24 @@ Settings come from the defaults of vsl.config.RunConfig, then --config (YAML, or
 config.json a run saved), then the flags given here. Ctrl-C or SIGTERM stops at the next step,
 writes the training checkpoint OUT/last.pt and scores the best model so far; --resume OUT
 continues from OUT/last.pt (also after SIGKILL: from the last periodic checkpoint) with the
-run's saved settings.
+run's saved settings, and ends with the same scores as a run never stopped.
+
+A run writes into OUT: results.json (dev and test scores, the best step, data counts, the
+config, seed, commit, changed files and command, and one segment per process that trained it),
+metrics.jsonl (every dev evaluation), best.pt (the best dev model), last.pt (weights, Adam
+state, best model, patience and annealing counters, prior stores, random state and data order,
+every --checkpoint-every steps), config.json, vocab.json, and priors/ when the VSL prior stores
+are on disk (--prior-storage: memory, disk, or auto = on disk above 256 MiB; VSL-GG-Hier keeps
+500 bytes per token, about 665 MB per 100,000 tweets). Every file is written atomically and
+weights load with torch.load(weights_only=True).
+
+A NaN or infinite loss or gradient stops training before the parameters change, naming the step
+and the batch's sentences; --on-nonfinite skip drops that batch instead and records it. Under
+torchrun the processes train one model with DistributedDataParallel (gloo on CPU, nccl with
+--device cuda): the training sentences are sharded between ranks, rank 0 scores dev and writes
+the files, and such a run keeps no last.pt.
+
+    torchrun --standalone --nproc_per_node 4 scripts/run_vsl.py --latent hier --out runs/hier-x4
 """
 
 from __future__ import annotations
