@@ -361,6 +361,18 @@ def test_prior_storage_puts_the_stores_on_disk_as_set(tmp_path, monkeypatch, twi
         for tensor in ("mean", "logvar")) if on_disk else [])
 
 
+def test_prior_dtype_sets_the_stores_precision(twitter_slice, twitter_collator):
+    train, _ = twitter_slice
+    config = RunConfig(latent="hier", word_dim=8, char_dim=4, char_hidden=4, hidden=8, y_dim=2, z_dim=3,
+                       decoder_hidden=4, prior_dtype="float32")
+    objective = build_objective(config, build_model(config, twitter_collator.vocabs),
+                                LabeledSplit(train[:30], train[30:], 10))
+    stores = [store for part in ("labeled", "unlabeled") for store in objective.priors[part].values()]
+    assert {store.mean.dtype for store in stores} == {store.logvar.dtype for store in stores} == {torch.float32}
+    with pytest.raises(SettingError, match="prior_dtype 'float64' is not one of float16, float32"):
+        check_config(dataclasses.replace(config, prior_dtype="float64"))
+
+
 def test_prior_storage_is_checked_like_every_setting():
     with pytest.raises(SettingError, match="prior_storage 'ssd' is not one of memory, disk, auto"):
         check_config(RunConfig(prior_storage="ssd"))

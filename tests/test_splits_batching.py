@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from vsl.data.batching import Batch, Collator, bucketed_order, iterate_batches
+from vsl.data.batching import Batch, BatchStream, Collator, bucketed_order, iterate_batches, random_order
 from vsl.data.readers import Sentence, read_twitter
 from vsl.data.registry import Corpus, DatasetSpec
 from vsl.data.splits import make_split, split_train
@@ -217,6 +217,28 @@ def test_bucketed_order_is_deterministic_given_the_seed():
 def test_bucketed_order_rejects_bad_batch_size():
     with pytest.raises(ValueError):
         bucketed_order(LENGTHS, 0, None)
+
+
+def test_random_order_draws_batches_without_grouping_by_length():
+    batches = random_order(len(LENGTHS), 16, np.random.default_rng(5))
+    assert sorted(flat(batches)) == list(range(len(LENGTHS)))
+    assert all(len(b) == 16 for b in batches[:-1]) and len(batches) == -(-len(LENGTHS) // 16)
+    assert flat(batches) == np.random.default_rng(5).permutation(len(LENGTHS)).tolist()  # one permutation, cut
+    assert random_order(len(LENGTHS), 16, np.random.default_rng(5)) == batches
+    with pytest.raises(ValueError):
+        random_order(10, 0, np.random.default_rng(0))
+
+
+def test_batch_stream_takes_its_order_from_the_setting(tweets, vocabs):
+    collate = Collator(vocabs)
+    streams = {order: BatchStream(tweets, collate, 4, seed=3, order=order) for order in ("bucketed", "random")}
+    first_epoch = {order: [next(stream).indices.tolist() for _ in range(-(-len(tweets) // 4))]
+                   for order, stream in streams.items()}
+    lengths = [len(s) for s in tweets]
+    assert first_epoch["random"] == random_order(len(tweets), 4, np.random.default_rng([3, 0]))
+    assert first_epoch["bucketed"] == bucketed_order(lengths, 4, np.random.default_rng([3, 0]))
+    with pytest.raises(ValueError, match="batch order 'sorted'"):
+        BatchStream(tweets, collate, 4, seed=3, order="sorted")
 
 
 # --- Collator and iterate_batches ---------------------------------------------------------

@@ -223,6 +223,33 @@ def test_one_stacked_pass_gives_the_loss_of_the_parts_taken_alone(latent, twitte
     torch.testing.assert_close(together, apart, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("part", ["labeled", "unlabeled"])
+def test_sentence_averaging_weighs_each_sentence_alike(part, twitter_slice, twitter_collator):
+    """loss_average "sentence": a batch's loss is the mean of its sentences' losses taken alone
+    (each averaged over its own tokens), cross-entropy included; "token" weighs the sentences
+    by their length, so the two differ on sentences of unequal length."""
+    train, _ = twitter_slice
+    sentences = train[:5]
+    assert len({len(s) for s in sentences}) > 1
+    with_tags = part == "labeled"
+    model = _tagger(twitter_collator)
+    objective = _objective(model, sentences, sentences, loss_average="sentence").train()
+    objective.parts_loss([(part, twitter_collator(sentences, range(5), with_tags=with_tags), 1.0)], beta=1.0)
+    objective.commit_step()  # non-trivial priors for these sentences
+    objective.eval()  # posterior means: no sampling noise
+    together = objective.parts_loss([(part, twitter_collator(sentences, range(5), with_tags=with_tags), 0.7)], 0.6)
+    alone = [objective.parts_loss([(part, twitter_collator([s], [i], with_tags=with_tags), 0.7)], 0.6)
+             for i, s in enumerate(sentences)]
+    torch.testing.assert_close(together, torch.stack(alone).mean(), rtol=1e-5, atol=1e-5)
+    objective.loss_average = "token"
+    by_tokens = objective.parts_loss([(part, twitter_collator(sentences, range(5), with_tags=with_tags), 0.7)], 0.6)
+    lengths = torch.tensor([len(s) for s in sentences], dtype=torch.float32)
+    torch.testing.assert_close(by_tokens, (torch.stack(alone) * lengths).sum() / lengths.sum(), rtol=1e-5, atol=1e-5)
+    assert not torch.isclose(by_tokens, together)
+    with pytest.raises(ValueError, match="loss_average 'batch'"):
+        _objective(model, sentences, sentences, loss_average="batch")
+
+
 def test_training_writes_priors_and_advances_annealing(twitter_slice, twitter_collator):
     train, dev = twitter_slice
     model = _tagger(twitter_collator)

@@ -198,9 +198,14 @@ class RunConfig(Settings):
     first_visit_kl: bool = True  # False: no KL term while a sentence's prior is still N(0, I)
     unlabeled_trains_encoder: bool = True  # False: the unlabeled ELBO's gradient stops at the encoder
     unlabeled_trains_y: bool = True  # False: the unlabeled ELBO does not train q(y|h), which the classifier reads
+    # how each part's loss is averaged: "token" (over all its tokens) or "sentence" (per sentence
+    # over its tokens, then over its sentences, as the authors' code does)
+    loss_average: str = "token"
+    prior_dtype: str = "float16"  # float16 | float32 (the authors' code): the per-token prior stores
     init_from: str | None = None  # a VSL run folder: start from its weights and priors (sec. 6.4)
     # optimisation
     batch_size: int = 10
+    batch_order: str = "bucketed"  # bucketed (similar lengths in a batch) | random (the authors' code)
     lr: float = 1e-3
     grad_clip: float = 10.0
     max_steps: int = 30000

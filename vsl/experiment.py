@@ -27,7 +27,7 @@ from vsl.checkpoint import (LAST, PRIORS, RESULTS, RunMetadata, atomic_write_jso
                             load_training_checkpoint, load_weights, read_training_checkpoint, save_metadata,
                             save_tensors)
 from vsl.config import RunConfig, check_placement, require_positive
-from vsl.data.batching import BatchStream, Collator
+from vsl.data.batching import BATCH_ORDERS, BatchStream, Collator
 from vsl.data.readers import READERS, TOKENIZERS, sentence_counts
 from vsl.data.registry import Corpus, load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit, make_split, raw_text
@@ -38,7 +38,7 @@ from vsl.errors import SettingError, VslError
 from vsl.latent import KLAnnealing, PriorStore
 from vsl.linear_softmax import PRECISIONS
 from vsl.models import BiGRUTagger, build_encoder
-from vsl.objective import MixedStream, VariationalObjective
+from vsl.objective import LOSS_AVERAGES, MixedStream, VariationalObjective
 from vsl.prediction import TrainedTagger, evaluate
 from vsl.provenance import code_version, record_segment
 from vsl.run_folder import claim_run_folder, describe_progress
@@ -48,6 +48,7 @@ from vsl.variational import DECODERS, LATENT_STRUCTURES, VariationalTagger
 
 LATENTS = ("none", *LATENT_STRUCTURES)
 PRIOR_STORAGES = ("memory", "disk", "auto")
+PRIOR_DTYPES = {"float16": torch.float16, "float32": torch.float32}
 AUTO_DISK_BYTES = 256 * 2**20  # prior_storage auto: a process's prior stores above this size go on disk
 
 _POSITIVE = ("word_dim", "char_dim", "char_hidden", "hidden", "y_dim", "z_dim", "decoder_hidden",
@@ -62,7 +63,8 @@ def check_config(config: RunConfig) -> None:
     choices = {"latent": LATENTS, "decoder": DECODERS, "decoder_precision": PRECISIONS,
                "kl_annealing": KLAnnealing.KINDS, "classifier_on": (None, "y", "z"),
                "vector_text_tokenizer": (None, *TOKENIZERS), "format": (None, *READERS),
-               "prior_storage": PRIOR_STORAGES}
+               "prior_storage": PRIOR_STORAGES, "loss_average": LOSS_AVERAGES, "prior_dtype": tuple(PRIOR_DTYPES),
+               "batch_order": tuple(BATCH_ORDERS)}
     for name, allowed in choices.items():
         if getattr(config, name) not in allowed:
             raise SettingError(f"{name} {getattr(config, name)!r} is not one of "
@@ -188,15 +190,16 @@ def build_objective(config: RunConfig, model, split: LabeledSplit, prior_folder:
     if trains_on_unlabeled(config, split):
         parts["unlabeled"] = split.unlabeled
     lengths = {part: [len(s) for s in sentences] for part, sentences in parts.items()}
-    nbytes = sum(PriorStore.size(sum(lengths[part]), model.dims[name]) for part in parts for name in model.names)
+    dtype = PRIOR_DTYPES[config.prior_dtype]
+    nbytes = sum(PriorStore.size(sum(lengths[part]), model.dims[name], dtype) for part in parts for name in model.names)
     on_disk = prior_folder is not None and priors_on_disk(config.prior_storage, nbytes)
-    stores = {part: {name: PriorStore(lengths[part], model.dims[name], config.prior_update_every,
+    stores = {part: {name: PriorStore(lengths[part], model.dims[name], config.prior_update_every, dtype,
                                       path=Path(prior_folder, f"{part}-{name}") if on_disk else None)
                      for name in model.names} for part in parts}
     annealing = KLAnnealing(config.kl_annealing, config.kl_rate, config.kl_warmup)
     return VariationalObjective(model, stores["labeled"], stores.get("unlabeled"), annealing, config.alpha,
                                 config.unlabeled_weight, config.first_visit_kl, config.unlabeled_trains_encoder,
-                                config.unlabeled_trains_y)
+                                config.unlabeled_trains_y, config.loss_average)
 
 
 def training_batches(config: RunConfig, split: LabeledSplit, collate: Collator,
@@ -204,13 +207,14 @@ def training_batches(config: RunConfig, split: LabeledSplit, collate: Collator,
     """Endless shuffled batches of this rank's ``split``, resumable: labeled ones for the
     baseline, labeled + unlabeled pairs for VSL."""
     labeled = BatchStream(split.labeled, collate, cluster.local_batch_size(config.batch_size),
-                          (config.seed, cluster.rank, 0))
+                          (config.seed, cluster.rank, 0), order=config.batch_order)
     if config.latent == "none":
         return labeled
     if not trains_on_unlabeled(config, split):
         return MixedStream(labeled)
     return MixedStream(labeled, BatchStream(split.unlabeled, collate, cluster.local_batch_size(config.unlabeled_batch_size),
-                                            (config.seed, cluster.rank, 1), with_tags=False))
+                                            (config.seed, cluster.rank, 1), with_tags=False,
+                                            order=config.batch_order))
 
 
 class TrainingSetup(NamedTuple):

@@ -15,6 +15,8 @@ from torch import nn
 from vsl.data.batching import Batch, BatchStream, stack_batches
 from vsl.variational import Posterior, VariationalTagger
 
+LOSS_AVERAGES = ("token", "sentence")
+
 
 @dataclass
 class MixedBatch:
@@ -74,6 +76,9 @@ class VariationalObjective(nn.Module):
     and the decoder; ``unlabeled_trains_y=False`` computes q(y|h) of the unlabeled sentences
     without gradient, so raw text trains the encoder, the z head and the decoder but not the y
     head that the classifier reads (no effect on VSL-G, which has no y).
+    ``loss_average="sentence"`` averages each part's loss per sentence over its tokens and then
+    over its sentences, as the authors' code does, instead of over all its tokens at once
+    ("token"): short sentences then weigh more per token.
 
     ``steps`` is a buffer, so the annealing position is saved with the weights. A training
     :meth:`loss` only records its prior updates; :meth:`commit_step` (called once the optimizer
@@ -82,20 +87,25 @@ class VariationalObjective(nn.Module):
 
     def __init__(self, model: VariationalTagger, labeled_priors: dict, unlabeled_priors: dict | None,
                  annealing, alpha: float = 1.0, unlabeled_weight: float = 0.1, first_visit_kl: bool = True,
-                 unlabeled_trains_encoder: bool = True, unlabeled_trains_y: bool = True):
+                 unlabeled_trains_encoder: bool = True, unlabeled_trains_y: bool = True,
+                 loss_average: str = "token"):
         super().__init__()
         self.model = model
         self.priors = {"labeled": labeled_priors, "unlabeled": unlabeled_priors}
         self.annealing, self.alpha, self.unlabeled_weight = annealing, alpha, unlabeled_weight
         self.first_visit_kl, self.unlabeled_trains_encoder = first_visit_kl, unlabeled_trains_encoder
         self.unlabeled_trains_y = unlabeled_trains_y
+        if loss_average not in LOSS_AVERAGES:
+            raise ValueError(f"loss_average {loss_average!r} is not one of {', '.join(LOSS_AVERAGES)}")
+        self.loss_average = loss_average
         self.register_buffer("steps", torch.zeros((), dtype=torch.int64))
         self._pending: list[tuple[str, Batch, dict[str, Posterior]]] = []
 
     def parts_loss(self, parts: list[tuple[str, Batch, float]], beta: float) -> torch.Tensor:
         """sum over parts of ``weight`` / (the part's token count) * (its negative ELBO, plus
         the cross-entropy of its tags for the "labeled" part), each part a (name, batch,
-        weight) triple.
+        weight) triple; with ``loss_average="sentence"`` each sentence's share is instead
+        ``weight`` / (the part's sentence count * the sentence's length).
 
         All parts go through the encoder, the posteriors, the decoder and the pyro ELBO as one
         stacked batch, the per-part weights entering as a per-sentence ``poutine.scale``: the
@@ -112,11 +122,11 @@ class VariationalObjective(nn.Module):
         if not self.unlabeled_trains_encoder:  # the unlabeled rows' gradient stops at the encoder's output
             states = torch.where(unlabeled[:, None, None], states.detach(), states)
         posteriors = model.posteriors(states, sample, None if self.unlabeled_trains_y else unlabeled)
-        if len(parts) == 1:  # one weight: a plain number keeps pyro's scaling on its fast path
+        row_weights = [self._row_weights(part, weight).to(batch.words.device) for _, part, weight in parts]
+        if len(parts) == 1 and self.loss_average == "token":  # a plain number keeps pyro's scaling fast
             weights = parts[0][2] / parts[0][1].n_tokens
         else:
-            weights = torch.cat([torch.full((part.words.shape[0], 1), weight / part.n_tokens,
-                                            device=batch.words.device) for _, part, weight in parts])
+            weights = torch.cat(row_weights)
         priors = {}
         if model.variational:
             gathered = [{n: self.priors[name][n].gather(part.indices, part.lengths, width) for n in model.names}
@@ -127,17 +137,29 @@ class VariationalObjective(nn.Module):
                 beta = beta * written[:, None].to(batch.words.device, torch.float32)
         total = model.negative_elbo(batch, posteriors, priors, self.alpha * weights, beta)
         first = 0
-        for name, part, weight in parts:
+        for (name, part, weight), part_weights in zip(parts, row_weights):
             rows = slice(first, first + part.words.shape[0])
             first = rows.stop
             if name == "labeled":
                 logits = model.tag_logits(posteriors)[rows]
-                total = total + weight / part.n_tokens * nn.functional.cross_entropy(
-                    logits[part.mask_in(width)], part.tags[part.mask], reduction="sum")
+                mask = part.mask_in(width)
+                if self.loss_average == "token":
+                    total = total + weight / part.n_tokens * nn.functional.cross_entropy(
+                        logits[mask], part.tags[part.mask], reduction="sum")
+                else:
+                    token_weights = part_weights.expand(-1, width)[mask]
+                    total = total + (token_weights * nn.functional.cross_entropy(
+                        logits[mask], part.tags[part.mask], reduction="none")).sum()
             if model.variational and self.training:
                 self._pending.append((name, part, {n: Posterior(p.mean[rows], p.logvar[rows], p.value[rows])
                                                    for n, p in posteriors.items()}))
         return total
+
+    def _row_weights(self, part: Batch, weight: float) -> torch.Tensor:
+        """(B, 1) weight of each token of each sentence of a part under ``loss_average``."""
+        if self.loss_average == "token":
+            return torch.full((part.words.shape[0], 1), weight / part.n_tokens)
+        return (weight / (part.words.shape[0] * part.lengths.to(torch.float32)))[:, None]
 
     def loss(self, batch: MixedBatch) -> torch.Tensor:
         """The step's loss; in training mode its prior updates wait for :meth:`commit_step`."""

@@ -142,6 +142,19 @@ def bucketed_order(lengths: Sequence[int], batch_size: int, rng: np.random.Gener
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def random_order(n_sentences: int, batch_size: int, rng: np.random.Generator) -> list[list[int]]:
+    """Sentence indices in batches drawn uniformly at random, with no grouping by length (the
+    authors' VSL code); every index appears in exactly one batch."""
+    if batch_size < 1:
+        raise ValueError("batch_size must be positive")
+    order = rng.permutation(n_sentences)
+    return [order[i:i + batch_size].tolist() for i in range(0, n_sentences, batch_size)]
+
+
+BATCH_ORDERS = {"bucketed": lambda lengths, size, rng: bucketed_order(lengths, size, rng),
+                "random": lambda lengths, size, rng: random_order(len(lengths), size, rng)}
+
+
 def iterate_batches(sentences: Sequence[Sentence], collate: Collator, batch_size: int,
                     rng: np.random.Generator | None = None, with_tags: bool = True) -> Iterator[Batch]:
     """One pass over ``sentences`` in bucketed batches (shuffled when ``rng`` is given)."""
@@ -150,7 +163,8 @@ def iterate_batches(sentences: Sequence[Sentence], collate: Collator, batch_size
 
 
 class BatchStream:
-    """Endless shuffled bucketed batches, epoch after epoch, for step-based training.
+    """Endless shuffled batches, epoch after epoch, for step-based training: of similar length
+    (``order="bucketed"``, :func:`bucketed_order`) or drawn at random (``"random"``).
 
     Epoch ``e`` is ordered by a generator seeded with ``(*seed, e)`` (``seed`` an integer or a
     tuple of them, e.g. (run seed, rank, stream)), so the stream's position is
@@ -159,9 +173,12 @@ class BatchStream:
     """
 
     def __init__(self, sentences: Sequence[Sentence], collate: Collator, batch_size: int,
-                 seed: int | Sequence[int], with_tags: bool = True):
+                 seed: int | Sequence[int], with_tags: bool = True, order: str = "bucketed"):
         if not sentences:
             raise ValueError("a batch stream needs at least one sentence")
+        if order not in BATCH_ORDERS:
+            raise ValueError(f"batch order {order!r} is not one of {', '.join(BATCH_ORDERS)}")
+        self._batches = BATCH_ORDERS[order]
         self.sentences, self.collate, self.batch_size = sentences, collate, batch_size
         self.seed, self.with_tags = (seed,) if isinstance(seed, int) else tuple(seed), with_tags
         self._lengths = [len(s) for s in sentences]
@@ -169,7 +186,7 @@ class BatchStream:
         self._order = self._epoch_order()
 
     def _epoch_order(self) -> list[list[int]]:
-        return bucketed_order(self._lengths, self.batch_size, np.random.default_rng([*self.seed, self.epoch]))
+        return self._batches(self._lengths, self.batch_size, np.random.default_rng([*self.seed, self.epoch]))
 
     def __iter__(self) -> "BatchStream":
         return self
