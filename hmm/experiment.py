@@ -1,5 +1,6 @@
 """One tag-induction run end to end: data, HMM or neural HMM, training, Viterbi tags, scores,
-files (what ``scripts/run_hmm.py`` calls).
+files (what ``scripts/run_hmm.py`` calls): the HMM family's part of a run,
+:func:`train_and_score`, inside the pipeline every family shares (:mod:`vsl.pipeline`).
 
 ``run(config, out_dir)`` writes ``results.json`` (M-1, 1-1 optimal and greedy, V-measure,
 per-token log-likelihood, settings, data counts, commit and the files changed since it,
@@ -12,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Callable
 
@@ -22,21 +22,21 @@ from tqdm import tqdm
 from hmm.config import HmmConfig
 from hmm.models import CategoricalHMM, NeuralHMM, corpus_log_likelihood
 from hmm.train import TrainingStopped, cap_length, tag_corpus, train_neural_hmm
-from vsl.checkpoint import (LAST, RESULTS, RunMetadata, atomic_write_bytes, atomic_write_json, load_metadata,
-                            load_training_checkpoint, load_weights, save_metadata, save_model, save_tensors)
+from vsl.checkpoint import (LAST, RunMetadata, atomic_write_bytes, load_metadata, load_training_checkpoint,
+                            load_weights, save_model, save_tensors)
 from vsl.data.batching import Collator, bucketed_order, iterate_batches
 from vsl.data.readers import Sentence, sentence_counts
 from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.splits import make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
-from vsl.distributed import SINGLE_PROCESS, Cluster, process_group
+from vsl.distributed import SINGLE_PROCESS, Cluster
 from vsl.errors import VslError
 from vsl.metrics import accuracy, cluster_scores, state_use
 from vsl.optimization import stop_requested
+from vsl.pipeline import Outcome, RunContext, run_in_folder
 from vsl.prediction import TrainedTagger
-from vsl.provenance import code_version, record_segment
-from vsl.run_folder import PROBES, claim_run_folder, describe_probing, describe_progress, resume_checkpoint
-from vsl.runtime import configure_cpu, seed_everything
+from vsl.run_folder import PROBES, describe_probing, describe_progress, resume_checkpoint
+from vsl.runtime import seed_everything
 
 
 def build_model(config: HmmConfig, words: list[str]):
@@ -196,23 +196,26 @@ def run(config: HmmConfig, out_dir: str | Path, progress: bool = True, command: 
     probing, its ``probes.pt``); ``should_stop`` ends training early (see :func:`train`), with no
     results written. A folder that holds an earlier run is refused unless ``resume`` or
     ``overwrite`` (which empties it first), as is one another run is writing
-    (:func:`vsl.run_folder.claim_run_folder`).
+    (:func:`vsl.pipeline.run_in_folder`).
 
     Started by ``torchrun``, the processes train one neural HMM data-parallel
     (:mod:`vsl.distributed`); rank 0 tags, scores, writes and returns the results, the other
     ranks return None."""
     config = config.resolved()
-    with process_group(config.device) as cluster:
+
+    def neural_hmm_from_the_start(cluster: Cluster) -> None:
         if cluster.distributed and (config.model != "nhmm" or resume):
             raise VslError("torchrun trains the neural HMM from the start; Baum-Welch and --resume run in one process")
-        with claim_run_folder(out_dir, resume, overwrite) if cluster.main else nullcontext():
-            return _run(config, Path(out_dir), progress and cluster.main, command, cluster, resume, should_stop)
+
+    return run_in_folder(train_and_score, config, out_dir, progress, command, resume, should_stop, overwrite,
+                         neural_hmm_from_the_start)
 
 
-def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, cluster: Cluster,
-         resume: bool, should_stop: Callable[[], bool] | None) -> dict | None:
-    version = code_version()  # the code as it was when the run started
-    configure_cpu(config.threads)
+def train_and_score(config: HmmConfig, context: RunContext) -> Outcome:
+    """The HMM family's part of a run (:func:`vsl.pipeline.run_in_folder`): data, model,
+    training by EM or direct marginal likelihood, Viterbi tags of the test split and their
+    scores (results on rank 0 only)."""
+    cluster, out_dir, resume = context.cluster, context.folder, context.resume
     started = time.time()
     seed_everything(config.seed)
     corpus = load_dataset(resolve_dataset(config.data, config.data_root, config.format),
@@ -248,15 +251,11 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
     elif resume:
         checkpoint = load_training_checkpoint(out_dir, metadata.vocabs)
         print(f"resuming {describe_progress('hmm', metadata.config, checkpoint['trainer'])}", file=sys.stderr)
-    segments = []
-    if cluster.main:
-        save_metadata(out_dir, metadata)
-        segments = record_segment(out_dir, version, command, config.device, resume)
+    context.begin(metadata, config.device)
     log_likelihood, probing = train(config, model, labeled_cap.sentences, unlabeled_cap.sentences, collate,
-                                    progress, cluster, out_dir, checkpoint, should_stop, probes_state)
-    spread = cluster.replica_spread(model)
+                                    context.progress, cluster, out_dir, checkpoint, context.should_stop, probes_state)
     if not cluster.main:
-        return None
+        return Outcome(None, model, config)
     clusters = tag_corpus(model, test, collate, config.eval_batch_size, cluster.device)
     gold = [s.tags for s in test]
     scores = {**cluster_scores(gold, clusters), "state_use": state_use(clusters)}
@@ -280,16 +279,9 @@ def _run(config: HmmConfig, out_dir: Path, progress: bool, command: str | None, 
                  "trained_on": sentence_counts(labeled_cap.sentences + unlabeled_cap.sentences),
                  "dropped_by_length": labeled_cap.dropped + unlabeled_cap.dropped,
                  "max_length": config.max_length, "test": sentence_counts(test), "vocabulary": len(vocabs.words)},
-        "world_size": cluster.world,
-        "replica_spread": spread,
         "resumed": resume,
-        **version,
-        "segments": segments,
-        "command": command,
-        "config": config.to_dict(),
     }
     save_model(out_dir, "model", model.state_dict(), metadata)
     atomic_write_bytes(out_dir / "tags.txt",
                        "".join(" ".join(map(str, tags)) + "\n" for tags in clusters).encode("utf-8"))
-    atomic_write_json(out_dir / RESULTS, results)
-    return results
+    return Outcome(results, model, config)

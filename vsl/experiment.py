@@ -1,6 +1,8 @@
 """One tagging run end to end: data, embeddings, vocabularies, model, training, scores, files.
 
-``run(config, out_dir)`` is what ``scripts/run_vsl.py`` calls. It writes into ``out_dir``:
+``run(config, out_dir)`` is what ``scripts/run_vsl.py`` calls: the taggers' part of a run,
+:func:`train_and_score`, inside the pipeline every family shares (:mod:`vsl.pipeline`). It
+writes into ``out_dir``:
 ``results.json`` (dev and test scores at the best dev step, the config, the seed, data counts),
 ``metrics.jsonl`` (every dev evaluation), the model (``best.pt``, ``config.json``,
 ``vocab.json``; see :mod:`vsl.checkpoint`), the training checkpoint ``last.pt`` that
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, NamedTuple
@@ -23,26 +24,25 @@ import numpy as np
 import torch
 
 from vsl import __version__
-from vsl.checkpoint import (LAST, PRIORS, RESULTS, RunMetadata, atomic_write_json, load_metadata, load_model,
-                            load_training_checkpoint, load_weights, read_training_checkpoint, save_metadata,
-                            save_tensors)
+from vsl.checkpoint import (LAST, PRIORS, RunMetadata, load_metadata, load_model, load_training_checkpoint,
+                            load_weights, read_training_checkpoint, save_tensors)
 from vsl.config import RunConfig, check_placement, require_positive
 from vsl.data.batching import BATCH_ORDERS, BatchStream, Collator
 from vsl.data.readers import READERS, TOKENIZERS, sentence_counts
 from vsl.data.registry import Corpus, load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit, make_split, raw_text
 from vsl.data.vocab import Vocabularies, build_vocabularies
-from vsl.distributed import SINGLE_PROCESS, Cluster, loss_function, process_group
+from vsl.distributed import SINGLE_PROCESS, Cluster, loss_function
 from vsl.embeddings import embedding_matrix, load_vectors, train_skipgram
 from vsl.errors import SettingError, VslError
 from vsl.latent import KLAnnealing, PriorStore
 from vsl.linear_softmax import PRECISIONS
 from vsl.models import BiGRUTagger, build_encoder
 from vsl.objective import LOSS_AVERAGES, MixedStream, VariationalObjective
+from vsl.pipeline import Outcome, RunContext, run_in_folder
 from vsl.prediction import TrainedTagger, evaluate
-from vsl.provenance import code_version, record_segment
-from vsl.run_folder import claim_run_folder, describe_progress
-from vsl.runtime import configure_cpu, seed_everything
+from vsl.run_folder import describe_progress
+from vsl.runtime import seed_everything
 from vsl.training import SELECTION_METRIC, fit
 from vsl.variational import DECODERS, LATENT_STRUCTURES, VariationalTagger
 
@@ -295,35 +295,35 @@ def run(config: RunConfig, out_dir: str | Path, progress: bool = True, command: 
     Training writes ``last.pt`` every ``config.checkpoint_every`` steps and when it ends;
     ``resume=True`` continues from it (the same settings, as ``vsl train --resume`` reads them).
     A folder that holds an earlier run is refused unless ``resume`` or ``overwrite`` (which
-    empties it first), as is one that another run is writing (:func:`vsl.run_folder.claim_run_folder`).
+    empties it first), as is one that another run is writing (:func:`vsl.pipeline.run_in_folder`).
     Started by ``torchrun``, the processes train one model data-parallel
     (:mod:`vsl.distributed`); rank 0 writes the files and every rank returns the results.
     """
     check_config(config)
-    with process_group(config.device) as cluster, \
-            claim_run_folder(out_dir, resume, overwrite) if cluster.main else nullcontext():
-        return _run(config, Path(out_dir), progress and cluster.main, command, resume, should_stop, cluster)
+
+    def one_process_to_resume(cluster: Cluster) -> None:
+        if resume and cluster.distributed:
+            raise VslError("--resume continues a run in one process; start it without torchrun")
+
+    return run_in_folder(train_and_score, config, out_dir, progress, command, resume, should_stop, overwrite,
+                         one_process_to_resume)
 
 
-def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, resume: bool,
-         should_stop: Callable[[], bool] | None, cluster: Cluster) -> dict:
-    if resume and cluster.distributed:
-        raise VslError("--resume continues a run in one process; start it without torchrun")
-    version = code_version()  # the code as it was when the run started
-    configure_cpu(config.threads)
+def train_and_score(config: RunConfig, context: RunContext) -> Outcome:
+    """The tagger family's part of a run (:func:`vsl.pipeline.run_in_folder`): data, model and
+    objective, training with dev selection, and the dev and test scores of the best model."""
+    cluster, out_dir, resume = context.cluster, context.folder, context.resume
     device = cluster.device
     data, split, model, objective = set_up_training(config, cluster, log=lambda line: print(line, file=sys.stderr),
-                                                    progress=progress, folder=out_dir)
+                                                    progress=context.progress, folder=out_dir)
     task = data.corpus.spec.task
     checkpoint = load_training_checkpoint(out_dir, data.vocabs.to_dict()) if resume else None
     if checkpoint is not None:
         print(f"resuming {describe_progress('vsl', config.to_dict(), checkpoint['trainer'])}", file=sys.stderr)
     if not resume and config.init_from:
         warm_start(objective, config.init_from, data.vocabs)
-    segments = []
-    if cluster.main:
-        save_metadata(out_dir, RunMetadata("vsl", config.to_dict(), data.vocabs.to_dict(), data.corpus.spec.tokenizer))
-        segments = record_segment(out_dir, version, command, config.device, resume)
+    context.begin(RunMetadata("vsl", config.to_dict(), data.vocabs.to_dict(), data.corpus.spec.tokenizer),
+                  config.device)
     collate = Collator(data.vocabs)
 
     def score(sentences) -> dict:
@@ -342,16 +342,15 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
                  max_steps=config.max_steps, eval_every=config.eval_every, lr=config.lr,
                  grad_clip=config.grad_clip, patience=config.patience,
                  log_path=out_dir / "metrics.jsonl" if cluster.main else None,
-                 on_improve=save_best if cluster.main else None, device=device, progress=progress,
+                 on_improve=save_best if cluster.main else None, device=device, progress=context.progress,
                  on_nonfinite=config.on_nonfinite, checkpoint_every=config.checkpoint_every,
                  save_checkpoint=save_last if cluster.main and not cluster.distributed else None,
-                 resume=checkpoint, should_stop=should_stop, loss_fn=loss_function(objective, cluster),
+                 resume=checkpoint, should_stop=context.should_stop, loss_fn=loss_function(objective, cluster),
                  cluster=cluster)
     if cluster.main:  # the model scored below; best.pt of a resumed run may predate a damage
         save_tensors(out_dir / "best.pt", model.state_dict())
     if isinstance(objective, VariationalObjective):  # what resuming needs is in last.pt's snapshots
         objective.remove_working_prior_files()
-    spread = cluster.replica_spread(model)
     results = {
         "dataset": data.corpus.spec.name,
         "task": task,
@@ -372,14 +371,6 @@ def _run(config: RunConfig, out_dir: Path, progress: bool, command: str | None, 
                  if trains_on_unlabeled(config, data.split) else sentence_counts([]),
                  "dev": sentence_counts(data.corpus.dev), "test": sentence_counts(data.corpus.test),
                  "vocabulary": len(data.vocabs.words), "with_vectors": data.embeddings_found},
-        "world_size": cluster.world,
-        "replica_spread": spread,
         "vsl_version": __version__,
-        **version,
-        "segments": segments,
-        "command": command,
-        "config": config.to_dict(),
     }
-    if cluster.main:
-        atomic_write_json(out_dir / RESULTS, results)
-    return results
+    return Outcome(results, model, config)
