@@ -151,8 +151,8 @@ def random_order(n_sentences: int, batch_size: int, rng: np.random.Generator) ->
     return [order[i:i + batch_size].tolist() for i in range(0, n_sentences, batch_size)]
 
 
-BATCH_ORDERS = {"bucketed": lambda lengths, size, rng: bucketed_order(lengths, size, rng),
-                "random": lambda lengths, size, rng: random_order(len(lengths), size, rng)}
+BATCH_ORDERS = {"bucketed": bucketed_order,  # (lengths, batch_size, rng) -> batches of indices
+                "random": lambda lengths, batch_size, rng: random_order(len(lengths), batch_size, rng)}
 
 
 def iterate_batches(sentences: Sequence[Sentence], collate: Collator, batch_size: int,
