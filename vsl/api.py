@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Sequence
 
 from vsl.checkpoint import load_metadata
-from vsl.run_folder import resume_settings
 from vsl.config import read_settings_file
 from vsl.data.readers import Sentence
 from vsl.data.registry import dataset_task, load_dataset, resolve_dataset
 from vsl.errors import VslError
 from vsl.metrics import cluster_scores, tagging_scores
 from vsl.prediction import TrainedTagger
+from vsl.run_folder import resume_settings
 
 SPLITS = ("train", "dev", "test")
 

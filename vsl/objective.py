@@ -122,11 +122,10 @@ class VariationalObjective(nn.Module):
         if not self.unlabeled_trains_encoder:  # the unlabeled rows' gradient stops at the encoder's output
             states = torch.where(unlabeled[:, None, None], states.detach(), states)
         posteriors = model.posteriors(states, sample, None if self.unlabeled_trains_y else unlabeled)
-        row_weights = [self._row_weights(part, weight).to(batch.words.device) for _, part, weight in parts]
         if len(parts) == 1 and self.loss_average == "token":  # a plain number keeps pyro's scaling fast
             weights = parts[0][2] / parts[0][1].n_tokens
-        else:
-            weights = torch.cat(row_weights)
+        else:  # (B, 1): each sentence's weight
+            weights = torch.cat([self._row_weights(part, weight) for _, part, weight in parts]).to(batch.words.device)
         priors = {}
         if model.variational:
             gathered = [{n: self.priors[name][n].gather(part.indices, part.lengths, width) for n in model.names}
@@ -137,7 +136,7 @@ class VariationalObjective(nn.Module):
                 beta = beta * written[:, None].to(batch.words.device, torch.float32)
         total = model.negative_elbo(batch, posteriors, priors, self.alpha * weights, beta)
         first = 0
-        for (name, part, weight), part_weights in zip(parts, row_weights):
+        for name, part, weight in parts:
             rows = slice(first, first + part.words.shape[0])
             first = rows.stop
             if name == "labeled":
@@ -147,7 +146,7 @@ class VariationalObjective(nn.Module):
                     total = total + weight / part.n_tokens * nn.functional.cross_entropy(
                         logits[mask], part.tags[part.mask], reduction="sum")
                 else:
-                    token_weights = part_weights.expand(-1, width)[mask]
+                    token_weights = weights[rows].expand(-1, width)[mask]
                     total = total + (token_weights * nn.functional.cross_entropy(
                         logits[mask], part.tags[part.mask], reduction="none")).sum()
             if model.variational and self.training:

@@ -44,8 +44,8 @@ from vsl.experiment import load_run, load_trained
 from vsl.experiment import run as run_vsl
 from vsl.metrics import accuracy, cluster_scores
 from vsl.provenance import describe_code, git_commit, run_source
-from vsl.run_folder import has_training_state, resume_settings, run_finished
 from vsl.optimization import StopRequest
+from vsl.run_folder import has_training_state, resume_settings, run_finished
 from vsl.write_up import markdown_table
 
 ROWS = {  # row -> (description, family, settings)
