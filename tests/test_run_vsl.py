@@ -203,6 +203,16 @@ def test_run_vsl_hier_with_unlabeled_text_file(tmp_path, twitter_folder, monkeyp
     assert all(torch.equal(saved[part][name][key], loaded[part][name][key])
                for part in saved for name in saved[part] for key in saved[part][name])
     assert int(loaded["unlabeled"]["y"]["visits"].sum()) > 0
+    # a labeled-only run's priors start a run with unlabeled data: its unlabeled priors start fresh
+    labeled_only = {"labeled": saved["labeled"]}
+    fresh = set_up_training(RunConfig.load(out / "config.json")).objective
+    with pytest.raises(ValueError, match="no unlabeled store"):
+        fresh.load_prior_state(labeled_only)
+    fresh.load_prior_state(labeled_only, missing_ok=True)
+    started = fresh.prior_state()
+    assert all(torch.equal(saved["labeled"][name][key], started["labeled"][name][key])
+               for name in saved["labeled"] for key in saved["labeled"][name])
+    assert int(started["unlabeled"]["y"]["visits"].sum()) == 0
     other = tmp_path / "other.yaml"
     other.write_text(config.read_text().replace("latent: hier", "latent: flat"))
     done = subprocess.run([sys.executable, str(SCRIPT), "--config", str(other), "--out", str(tmp_path / "x"),

@@ -252,7 +252,8 @@ def set_up_training(config: RunConfig, cluster: Cluster = SINGLE_PROCESS, log: L
 def warm_start(objective, directory: str | Path, vocabs: Vocabularies) -> None:
     """Start from a finished VSL run's best weights and last priors (prior pre-training, paper
     sec. 6.4), in memory or on disk in either run; the run must share this one's vocabularies
-    and data split."""
+    and data split. A labeled-only run can start one with unlabeled data, whose priors then
+    start at N(0, I)."""
     if not isinstance(objective, VariationalObjective):
         raise VslError("--init-from continues a VSL run; the baseline has no priors")
     weights, _, saved_vocabs = load_model(directory)
@@ -266,7 +267,7 @@ def warm_start(objective, directory: str | Path, vocabs: Vocabularies) -> None:
     if not checkpoint.is_file():
         raise VslError(f"{directory}: no {LAST} with its priors (a run trained under torchrun keeps none)")
     try:
-        objective.load_prior_state(read_training_checkpoint(checkpoint)["priors"])
+        objective.load_prior_state(read_training_checkpoint(checkpoint)["priors"], missing_ok=True)
     except (KeyError, ValueError) as err:
         raise VslError(f"{directory}: priors do not fit this run's sentences ({err})") from None
 

@@ -203,13 +203,17 @@ class VariationalObjective(nn.Module):
         for store in self._stores():
             store.remove_working_files()
 
-    def load_prior_state(self, state: dict) -> None:
+    def load_prior_state(self, state: dict, missing_ok: bool = False) -> None:
         """Restore :meth:`prior_state` of a run over the same sentences (a ValueError if not), its
-        snapshots read back as tensors (:func:`vsl.checkpoint.read_training_checkpoint`)."""
+        snapshots read back as tensors (:func:`vsl.checkpoint.read_training_checkpoint`). With
+        ``missing_ok`` a part the saved run did not have (the unlabeled store of a labeled-only
+        run) keeps its fresh N(0, I) priors."""
         for part, stores in self.priors.items():
             if stores is None:
                 continue
             if part not in state:
+                if missing_ok:
+                    continue
                 raise ValueError(f"saved priors have no {part} store")
             for name, store in stores.items():
                 store.load_state_dict(state[part][name])
