@@ -178,7 +178,7 @@ def test_run_vsl_hier_with_unlabeled_text_file(tmp_path, twitter_folder, monkeyp
         "word_dim": 16, "char_dim": 8, "char_hidden": 8, "hidden": 16, "y_dim": 4, "z_dim": 6,
         "decoder_hidden": 8, "max_steps": 6, "eval_every": 3, "unlabeled_batch_size": 2,
         "skipgram_epochs": 1, "threads": 1, "prior_storage": "disk"}))
-    out = tmp_path / "run"
+    out = tmp_path / "r0"  # seed 0's run, which "r{seed}" names below
     _run(["--config", str(config), "--out", str(out)], tmp_path / "cache")
     results = json.loads((out / "results.json").read_text())
     assert results["model"] == "vsl-hier" and results["trained_on_unlabeled"]
@@ -190,10 +190,10 @@ def test_run_vsl_hier_with_unlabeled_text_file(tmp_path, twitter_folder, monkeyp
     # prior pre-training warm start: continue from the run's weights and priors (on disk there,
     # in memory here) with a larger alpha
     warm = tmp_path / "warm"
-    _run(["--config", str(config), "--out", str(warm), "--init-from", str(out), "--alpha", "2",
+    _run(["--config", str(config), "--out", str(warm), "--init-from", str(tmp_path / "r{seed}"), "--alpha", "2",
           "--decoder-precision", "bfloat16", "--prior-storage", "memory"], tmp_path / "cache")
     warm_config = json.loads((warm / "results.json").read_text())["config"]
-    assert warm_config["init_from"] == str(out) and warm_config["decoder_precision"] == "bfloat16"
+    assert warm_config["init_from"] == str(tmp_path / "r{seed}") and warm_config["decoder_precision"] == "bfloat16"
     assert warm_config["prior_storage"] == "memory" and not (warm / PRIORS).exists()
     monkeypatch.setenv("VSL_CACHE_DIR", str(tmp_path / "cache"))
     setup = set_up_training(RunConfig.load(out / "config.json"))

@@ -202,7 +202,9 @@ class RunConfig(Settings):
     # over its tokens, then over its sentences, as the authors' code does)
     loss_average: str = "token"
     prior_dtype: str = "float16"  # float16 | float32 (the authors' code): the per-token prior stores
-    init_from: str | None = None  # a VSL run folder: start from its weights and priors (sec. 6.4)
+    # a VSL run folder to start from, its weights and priors (sec. 6.4); "{seed}" in it stands for
+    # this run's seed, so a table row can start each seed from the same seed of another row
+    init_from: str | None = None
     # optimisation
     batch_size: int = 10
     batch_order: str = "bucketed"  # bucketed (similar lengths in a batch) | random (the authors' code)

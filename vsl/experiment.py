@@ -322,7 +322,7 @@ def train_and_score(config: RunConfig, context: RunContext) -> Outcome:
     if checkpoint is not None:
         print(f"resuming {describe_progress('vsl', config.to_dict(), checkpoint['trainer'])}", file=sys.stderr)
     if not resume and config.init_from:
-        warm_start(objective, config.init_from, data.vocabs)
+        warm_start(objective, config.init_from.replace("{seed}", str(config.seed)), data.vocabs)
     context.begin(RunMetadata("vsl", config.to_dict(), data.vocabs.to_dict(), data.corpus.spec.tokenizer),
                   config.device)
     collate = Collator(data.vocabs)

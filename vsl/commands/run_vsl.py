@@ -82,7 +82,7 @@ def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool, bool]:
                              "or auto (disk above 256 MiB)")
     parser.add_argument("--no-first-visit-kl", dest="first_visit_kl", action="store_false", default=None,
                         help="no KL term while a sentence's prior is still the initial N(0, I)")
-    parser.add_argument("--init-from", help="a VSL run folder to continue from (weights and priors)")
+    parser.add_argument("--init-from", help="a VSL run folder to continue from (weights and priors); {seed} stands for the seed")
     parser.add_argument("--embeddings", help="word2vec (text/binary) or GloVe file; default: skip-gram on the task's text")
     parser.add_argument("--vector-text", nargs="+", metavar="SOURCE",
                         help="more raw text for the skip-gram vectors: files (one sentence a line) or dataset names")
