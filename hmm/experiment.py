@@ -23,7 +23,7 @@ from hmm.config import HmmConfig
 from hmm.models import CategoricalHMM, NeuralHMM, corpus_log_likelihood
 from hmm.train import TrainingStopped, cap_length, tag_corpus, train_neural_hmm
 from vsl.checkpoint import (LAST, RunMetadata, atomic_write_bytes, load_metadata, load_training_checkpoint,
-                            load_weights, save_model, save_tensors)
+                            load_weights, model_path, save_model, save_tensors)
 from vsl.data.batching import Collator, bucketed_order, iterate_batches
 from vsl.data.readers import Sentence, sentence_counts
 from vsl.data.registry import load_dataset, resolve_dataset
@@ -54,7 +54,7 @@ def load_trained(directory: str | Path, device: str = "cpu") -> TrainedTagger:
     metadata = load_metadata(directory, "hmm")
     config = HmmConfig.from_saved(metadata.config, str(Path(directory) / "config.json")).resolved()
     vocabs = Vocabularies.from_dict(metadata.vocabs)
-    model = load_weights(build_model(config, vocabs.words.items), Path(directory) / "model.pt")
+    model = load_weights(build_model(config, vocabs.words.items), model_path(directory))
     model.to(device).eval()
     return TrainedTagger(model.tag, Collator(vocabs), lambda ids: [str(state) for state in ids], metadata.tokenizer)
 
@@ -281,7 +281,7 @@ def train_and_score(config: HmmConfig, context: RunContext) -> Outcome:
                  "max_length": config.max_length, "test": sentence_counts(test), "vocabulary": len(vocabs.words)},
         "resumed": resume,
     }
-    save_model(out_dir, "model", model.state_dict(), metadata)
+    save_model(out_dir, model.state_dict(), metadata)
     atomic_write_bytes(out_dir / "tags.txt",
                        "".join(" ".join(map(str, tags)) + "\n" for tags in clusters).encode("utf-8"))
     return Outcome(results, model, config)

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from vsl.checkpoint import (LAST, PRIORS, CheckpointError, RunMetadata, atomic_write_bytes, load_model,
-                            read_training_checkpoint, save_model, save_tensors, write_snapshot)
+                            model_path, read_training_checkpoint, save_model, save_tensors, write_snapshot)
 
 
 def _save(tmp_path):
     weights = {"layer.weight": torch.arange(6.0).reshape(2, 3)}
-    save_model(tmp_path, "best", weights, RunMetadata("vsl", {"seed": 3}, {"words": {"items": ["a"], "specials": []}}, "whitespace"))
+    save_model(tmp_path, weights, RunMetadata("vsl", {"seed": 3}, {"words": {"items": ["a"], "specials": []}}, "whitespace"))
     return weights
 
 
@@ -25,6 +25,16 @@ def test_round_trip(tmp_path):
     loaded, config, vocabs = load_model(tmp_path)
     torch.testing.assert_close(loaded["layer.weight"], weights["layer.weight"])
     assert config == {"seed": 3} and vocabs["words"]["items"] == ["a"]
+
+
+def test_run_folders_of_earlier_versions_load_from_best_pt(tmp_path):
+    weights = _save(tmp_path)
+    (tmp_path / "model.pt").rename(tmp_path / "best.pt")  # a tagger run folder of vsl 0.2
+    assert model_path(tmp_path) == tmp_path / "best.pt"
+    torch.testing.assert_close(load_model(tmp_path)[0]["layer.weight"], weights["layer.weight"])
+    save_tensors(tmp_path / "model.pt", {"layer.weight": torch.zeros(2, 3)})  # rewritten by a resumed run
+    assert model_path(tmp_path) == tmp_path / "model.pt"
+    assert not load_model(tmp_path)[0]["layer.weight"].any()
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monkeypatch):
@@ -43,8 +53,8 @@ def test_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, monke
 
 def test_tampered_weights_are_refused(tmp_path):
     _save(tmp_path)
-    (tmp_path / "best.pt").write_bytes(b"not a torch file")
-    with pytest.raises(CheckpointError, match="best.pt"):
+    (tmp_path / "model.pt").write_bytes(b"not a torch file")
+    with pytest.raises(CheckpointError, match="model.pt"):
         load_model(tmp_path)
 
 
@@ -54,7 +64,7 @@ class Payload:
 
 def test_pickled_objects_are_refused(tmp_path):
     _save(tmp_path)
-    torch.save({"format": 1, "weights": Payload()}, tmp_path / "best.pt")
+    torch.save({"format": 1, "weights": Payload()}, tmp_path / "model.pt")
     with pytest.raises(CheckpointError, match="safely"):
         load_model(tmp_path)
 

@@ -62,7 +62,7 @@ def test_run_hmm_baum_welch_on_wsj(tmp_path, data_root, wsj_lengths):
     results = _check_outputs(out, wsj_lengths)
     assert results["model"] == "hmm" and results["emission"] is None and results["seed"] == 3
     assert results["config"]["epochs"] == 2 and results["states"] == 45
-    weights, config, vocabs = load_model(out, "model")
+    weights, config, vocabs = load_model(out)
     assert weights["log_emit"].shape == (45, results["data"]["vocabulary"])
     assert torch.allclose(weights["log_emit"].exp().sum(-1), torch.ones(45, dtype=torch.float64))
     assert config["model"] == "hmm" and len(vocabs["words"]["items"]) + 2 == results["data"]["vocabulary"]
@@ -77,7 +77,7 @@ def test_run_hmm_neural_conv_lstm_on_wsj(tmp_path, data_root, wsj_lengths):
     results = _check_outputs(out, wsj_lengths[:100])
     assert (results["model"], results["emission"], results["transition"]) == ("nhmm", "conv", "lstm")
     assert results["states"] == 12 and results["config"]["hidden"] == 16 and results["config"]["hidden_layers"] == 1
-    weights, _, _ = load_model(out, "model")
+    weights, _, _ = load_model(out)
     assert "tag_layers.0.weight" in weights
     assert any(name.startswith("char_cnn.") for name in weights)
     assert any(name.startswith("lstm.") for name in weights)

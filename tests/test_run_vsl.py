@@ -307,9 +307,9 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, twitter_fold
     else:
         assert not (whole / PRIORS).exists()
 
-    (whole / "best.pt").write_bytes(b"PK\x03\x04 cut short")  # resuming a finished run rewrites a damaged best.pt
+    (whole / "model.pt").write_bytes(b"PK\x03\x04 cut short")  # resuming a finished run rewrites a damaged model.pt
     _run(["--resume", str(whole)], tmp_path / "cache")
-    best, kept = load_tensors(killed / "best.pt"), load_tensors(whole / "best.pt")
+    best, kept = load_tensors(killed / "model.pt"), load_tensors(whole / "model.pt")
     assert best.keys() == kept.keys() and all(torch.equal(best[k], kept[k]) for k in best)
 
 

@@ -25,6 +25,8 @@ from vsl.errors import VslError
 
 FORMAT_VERSION = 1
 LAST = "last.pt"  # a run folder's training checkpoint, what --resume continues from
+MODEL = "model.pt"  # a run folder's trained model: the best on dev (taggers) or the last (HMMs)
+MODEL_BEFORE_0_3 = "best.pt"  # what tagger run folders of vsl 0.2 and earlier called MODEL
 RESULTS = "results.json"  # a run folder's scores, written when the run ends
 PRIORS = "priors"  # a run folder's prior stores kept on disk and the snapshots of them that LAST refers to
 SNAPSHOT = "snapshot"  # the key of a snapshot reference (write_snapshot) in a training checkpoint
@@ -161,10 +163,18 @@ def save_metadata(directory: str | Path, metadata: RunMetadata) -> None:
     atomic_write_json(directory / "vocab.json", metadata.vocabs)
 
 
-def save_model(directory: str | Path, name: str, state_dict: dict, metadata: RunMetadata) -> None:
-    """Write ``<name>.pt`` (weights) beside :func:`save_metadata`'s files."""
-    save_tensors(Path(directory) / f"{name}.pt", state_dict)
+def save_model(directory: str | Path, state_dict: dict, metadata: RunMetadata) -> None:
+    """Write ``model.pt`` (weights) beside :func:`save_metadata`'s files."""
+    save_tensors(Path(directory) / MODEL, state_dict)
     save_metadata(directory, metadata)
+
+
+def model_path(directory: str | Path) -> Path:
+    """Where a run folder keeps its trained model: ``model.pt``, or ``best.pt`` in a tagger run
+    folder of vsl 0.2 or earlier."""
+    directory = Path(directory)
+    older = directory / MODEL_BEFORE_0_3
+    return older if older.is_file() and not (directory / MODEL).is_file() else directory / MODEL
 
 
 def read_json(path: Path):
@@ -217,7 +227,7 @@ def load_weights(module, path: str | Path):
     return module
 
 
-def load_model(directory: str | Path, name: str = "best") -> tuple[dict, dict, dict]:
+def load_model(directory: str | Path) -> tuple[dict, dict, dict]:
     """Read back (weights, config, vocabularies) saved by :func:`save_model`."""
     metadata = load_metadata(directory)
-    return load_tensors(Path(directory) / f"{name}.pt"), metadata.config, metadata.vocabs
+    return load_tensors(model_path(directory)), metadata.config, metadata.vocabs

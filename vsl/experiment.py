@@ -4,7 +4,7 @@
 :func:`train_and_score`, inside the pipeline every family shares (:mod:`vsl.pipeline`). It
 writes into ``out_dir``:
 ``results.json`` (dev and test scores at the best dev step, the config, the seed, data counts),
-``metrics.jsonl`` (every dev evaluation), the model (``best.pt``, ``config.json``,
+``metrics.jsonl`` (every dev evaluation), the best dev model (``model.pt``, ``config.json``,
 ``vocab.json``; see :mod:`vsl.checkpoint`), the training checkpoint ``last.pt`` that
 ``resume=True`` continues from (for VSL with the prior stores, which ``--init-from`` takes),
 ``segments.json`` (the code of each process that trained the run,
@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from vsl import __version__
-from vsl.checkpoint import (LAST, PRIORS, RunMetadata, load_metadata, load_model, load_training_checkpoint,
-                            load_weights, read_training_checkpoint, save_tensors)
+from vsl.checkpoint import (LAST, MODEL, PRIORS, RunMetadata, load_metadata, load_model, load_training_checkpoint,
+                            load_weights, model_path, read_training_checkpoint, save_tensors)
 from vsl.config import RunConfig, check_placement, require_positive
 from vsl.data.batching import BATCH_ORDERS, BatchStream, Collator
 from vsl.data.readers import READERS, TOKENIZERS, sentence_counts
@@ -278,7 +278,7 @@ def load_run(directory: str | Path, device: str = "cpu") -> tuple[torch.nn.Modul
     metadata = load_metadata(directory, "vsl")
     config = RunConfig.from_saved(metadata.config, str(Path(directory) / "config.json"))
     vocabs = Vocabularies.from_dict(metadata.vocabs)
-    model = load_weights(build_model(config, vocabs), Path(directory) / "best.pt")
+    model = load_weights(build_model(config, vocabs), model_path(directory))
     return model.to(device).eval(), vocabs, metadata
 
 
@@ -331,7 +331,7 @@ def train_and_score(config: RunConfig, context: RunContext) -> Outcome:
         return cluster.from_main(lambda: evaluate(model, sentences, collate, task, config.eval_batch_size, device))
 
     def save_best(step: int, dev: dict) -> None:
-        save_tensors(out_dir / "best.pt", model.state_dict())
+        save_tensors(out_dir / MODEL, model.state_dict())
 
     def save_last(state: dict) -> None:
         save_tensors(out_dir / LAST, state)  # after the prior snapshots it refers to, before older ones go
@@ -348,8 +348,8 @@ def train_and_score(config: RunConfig, context: RunContext) -> Outcome:
                  save_checkpoint=save_last if cluster.main and not cluster.distributed else None,
                  resume=checkpoint, should_stop=context.should_stop, loss_fn=loss_function(objective, cluster),
                  cluster=cluster)
-    if cluster.main:  # the model scored below; best.pt of a resumed run may predate a damage
-        save_tensors(out_dir / "best.pt", model.state_dict())
+    if cluster.main:  # the model scored below; model.pt of a resumed run may predate a damage
+        save_tensors(out_dir / MODEL, model.state_dict())
     if isinstance(objective, VariationalObjective):  # what resuming needs is in last.pt's snapshots
         objective.remove_working_prior_files()
     results = {

@@ -15,7 +15,7 @@ run's saved settings, and ends with the same scores as a run never stopped.
 
 A run writes into OUT: results.json (dev and test scores, the best step, data counts, the
 config, seed, commit, changed files and command, and one segment per process that trained it),
-metrics.jsonl (every dev evaluation), best.pt (the best dev model), last.pt (weights, Adam
+metrics.jsonl (every dev evaluation), model.pt (the best dev model), last.pt (weights, Adam
 state, best model, patience and annealing counters, prior stores, random state and data order,
 every --checkpoint-every steps), config.json, vocab.json, and priors/ when the VSL prior stores
 are on disk (--prior-storage: memory, disk, or auto = on disk above 256 MiB; VSL-GG-Hier keeps
