@@ -3,6 +3,7 @@
 
 import sys
 
+import _checkout  # noqa: F401  (this checkout's packages first)
 from vsl.commands.figures import main
 
 if __name__ == "__main__":

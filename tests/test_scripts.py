@@ -260,3 +260,16 @@ def test_confusion_finds_the_runs_test_split_and_summarises_its_clusters(tmp_pat
     done = subprocess.run([sys.executable, str(SCRIPTS / "figures.py"), "confusion", "--run", str(run),
                            "--out", str(tmp_path / "d.png")], capture_output=True, text=True)
     assert done.returncode == 2 and f"{run / 'tags.txt'}:3: expected" in done.stderr
+
+
+def test_a_script_runs_the_packages_of_its_own_checkout(tmp_path):
+    """A git worktree that shares a virtual environment (an editable install of another
+    checkout) must still run, and record the commit of, its own code."""
+    checkout = tmp_path / "worktree"
+    (checkout / "scripts").mkdir(parents=True)
+    (checkout / "vsl").mkdir()
+    (checkout / "vsl" / "__init__.py").write_text("")
+    (checkout / "scripts" / "_checkout.py").write_text((SCRIPTS / "_checkout.py").read_text())
+    (checkout / "scripts" / "which.py").write_text("import _checkout\nimport vsl\nprint(vsl.__file__)\n")
+    out = _run([checkout / "scripts" / "which.py"], tmp_path)
+    assert Path(out.strip()) == checkout / "vsl" / "__init__.py"
