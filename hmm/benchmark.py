@@ -112,7 +112,7 @@ def time_nhmm_training(emission: str, transition: str, data_root: str | None = N
     conv emission; 3-layer LSTM) on the first ``batch`` WSJ sentences of at most ``max_length``
     tokens, with the vocabulary of all of WSJ; the first update is not timed."""
     from hmm.config import HmmConfig
-    from hmm.experiment import build_model
+    from hmm.recipe import build_model
     from vsl.data.batching import Collator
     from vsl.data.registry import load_dataset, resolve_dataset
     from vsl.data.vocab import build_vocabularies

@@ -53,7 +53,7 @@ def test_figures_are_written(tmp_path):
 def test_unlabeled_subsets_nest_and_zero_means_labeled_only():
     from vsl.config import RunConfig
     from vsl.data.splits import LabeledSplit
-    from vsl.experiment import trains_on_unlabeled, unlabeled_subset
+    from vsl.recipe import trains_on_unlabeled, unlabeled_subset
 
     sentences = list(range(100))
     small = unlabeled_subset(sentences, RunConfig(unlabeled_limit=10, seed=3))

@@ -15,7 +15,7 @@ import yaml
 from hmm.config import HmmConfig
 from vsl.config import RunConfig
 from vsl.errors import VslError
-from vsl.experiment import check_config
+from vsl.recipe import check_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -215,7 +215,7 @@ def test_a_neural_hmm_stopped_while_probing_continues_its_probes_when_resumed(tm
     takes over and probes.pt goes."""
     import itertools
     from hmm.config import HmmConfig
-    from hmm.experiment import run
+    from hmm.recipe import run
     from hmm.train import TrainingStopped
     config = HmmConfig(data="wsj", data_root=str(data_root), max_sentences=80, model="nhmm", hidden=8, states=4,
                        epochs=2, batch_size=16, probes=3, checkpoint_every=1, gradient_noise=0.01, threads=1)

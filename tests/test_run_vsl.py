@@ -15,12 +15,12 @@ import pytest
 import torch
 import yaml
 
-from vsl import experiment
+from vsl import recipe
 from vsl.checkpoint import PRIORS, load_model, load_tensors, read_training_checkpoint
 from vsl.config import RunConfig
 from vsl.data.splits import LabeledSplit
 from vsl.errors import SettingError, VslError
-from vsl.experiment import (build_model, build_objective, check_config, prepare_data, set_up_training, warm_start,
+from vsl.recipe import (build_model, build_objective, check_config, prepare_data, set_up_training, warm_start,
                             word_vectors)
 from vsl.latent import PriorStore
 from vsl.provenance import SEGMENTS, code_version, describe_code, record_segment, run_source
@@ -360,7 +360,7 @@ def test_prior_storage_puts_the_stores_on_disk_as_set(tmp_path, monkeypatch, twi
                        decoder_hidden=4, prior_storage=prior_storage)
     split = LabeledSplit(train[:30], train[30:], 10)
     nbytes = PriorStore.size(sum(map(len, train)), 2 + 3)
-    monkeypatch.setattr(experiment, "AUTO_DISK_BYTES", nbytes + threshold_offset)
+    monkeypatch.setattr(recipe, "AUTO_DISK_BYTES", nbytes + threshold_offset)
     objective = build_objective(config, build_model(config, twitter_collator.vocabs), split,
                                 tmp_path / PRIORS if folder else None)
     stores = [store for part in ("labeled", "unlabeled") for store in objective.priors[part].values()]

@@ -223,7 +223,7 @@ def test_reproduce_takes_a_run_that_another_table_records(tmp_path):
 
 def test_the_training_commands_start_without_the_heavy_scoring_libraries():
     """gensim, scikit-learn, scipy and seqeval load only when a run uses them (about 3 s)."""
-    probe = ("import sys, hmm.experiment, vsl.experiment; "
+    probe = ("import sys, hmm.recipe, vsl.recipe; "
              "print(sorted(m for m in ('gensim', 'sklearn', 'scipy', 'seqeval') if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=SCRIPTS.parent)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout + done.stderr
@@ -233,7 +233,7 @@ def test_confusion_finds_the_runs_test_split_and_summarises_its_clusters(tmp_pat
     from collections import Counter
 
     from hmm.config import HmmConfig
-    from hmm.experiment import run as run_hmm
+    from hmm.recipe import run as run_hmm
     from vsl.data.registry import load_dataset, resolve_dataset
 
     run = tmp_path / "hmm"

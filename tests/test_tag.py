@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 from hmm.config import HmmConfig
-from hmm.experiment import run as run_hmm
+from hmm.recipe import run as run_hmm
 from vsl.config import RunConfig
 from vsl.data.readers import tokenize_whitespace
 from vsl.data.textio import read_sentences, utf8_lines, write_tagged
 from vsl.errors import DataFormatError
-from vsl.experiment import run as run_vsl
+from vsl.recipe import run as run_vsl
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "tag.py"
 LONG = " ".join(["the", "cat", "sat", "on", "mat", "."] * 250)  # 1,500 tokens

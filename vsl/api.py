@@ -76,9 +76,9 @@ def train(config, out_dir: str | Path, *, resume: bool = False, overwrite: bool 
                        "and no settings")
     settings = _saved_settings(out_dir) if resume else _settings(config, overrides)
     if isinstance(settings, HmmConfig):
-        from hmm.experiment import run
+        from hmm.recipe import run
     else:
-        from vsl.experiment import run
+        from vsl.recipe import run
     run(settings, out_dir, progress=progress, command=f"vsl.train({config!r})", resume=resume, overwrite=overwrite)
     return Path(out_dir)
 
@@ -137,9 +137,9 @@ def load_tagger(directory: str | Path, device: str = "cpu") -> Tagger:
     ``scripts/run_hmm.py``), of whichever family its ``config.json`` names."""
     metadata = load_metadata(directory)
     if metadata.family == "hmm":
-        from hmm.experiment import load_trained
+        from hmm.recipe import load_trained
     else:
-        from vsl.experiment import load_trained
+        from vsl.recipe import load_trained
     settings = metadata.config
     task = dataset_task(settings.get("data", ""), settings.get("format"))
     return Tagger(metadata.family, task, metadata.tokenizer, load_trained(directory, device), settings)

@@ -4,8 +4,8 @@
 (one process, or one per rank under ``torchrun``), claims the run folder (refusing one that
 holds another run unless resuming or overwriting, or that another process is writing), notes
 the code it runs, sets the CPU threads, lets the family train and score (a ``train_and_score``
-function: :func:`vsl.experiment.train_and_score` for the taggers,
-:func:`hmm.experiment.train_and_score` for the HMMs), and writes ``results.json``: the
+function: :func:`vsl.recipe.train_and_score` for the taggers,
+:func:`hmm.recipe.train_and_score` for the HMMs), and writes ``results.json``: the
 family's scores with the settings, the code of every segment of the run, the command and how
 far the data-parallel replicas drifted apart.
 """

@@ -53,7 +53,7 @@ from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.splits import LabeledSplit
 from vsl.data.vocab import build_vocabularies
 from vsl.encoders import WordCharEmbedding
-from vsl.experiment import build_model, build_objective, set_up_training, training_batches
+from vsl.recipe import build_model, build_objective, set_up_training, training_batches
 from vsl.provenance import git_commit
 from vsl.runtime import configure_cpu, denormals_flushed, seed_everything
 from vsl.optimization import make_optimizer

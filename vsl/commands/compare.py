@@ -29,8 +29,8 @@ from pathlib import Path
 import yaml
 
 from hmm.config import HmmConfig
-from hmm.experiment import load_trained as load_hmm
-from hmm.experiment import run as run_hmm
+from hmm.recipe import load_trained as load_hmm
+from hmm.recipe import run as run_hmm
 from hmm.train import TrainingStopped
 from vsl.analysis import cluster_tokens, latent_vectors
 from vsl.checkpoint import RESULTS, atomic_write_bytes, atomic_write_json, load_metadata
@@ -40,8 +40,8 @@ from vsl.data.batching import Collator
 from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.data.vocab import Vocabulary
 from vsl.errors import VslError
-from vsl.experiment import load_run, load_trained
-from vsl.experiment import run as run_vsl
+from vsl.recipe import load_run, load_trained
+from vsl.recipe import run as run_vsl
 from vsl.metrics import accuracy, cluster_scores
 from vsl.provenance import describe_code, git_commit, run_source
 from vsl.optimization import StopRequest

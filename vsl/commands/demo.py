@@ -16,7 +16,7 @@ from vsl.commands import HelpFormatter
 from vsl.config import RunConfig
 from vsl.data.registry import find_data_root
 from vsl.errors import DatasetNotFoundError
-from vsl.experiment import run
+from vsl.recipe import run
 
 MODELS = {"BiGRU baseline": {"latent": "none"}, "VSL-GG-Hier": {"latent": "hier"}}
 

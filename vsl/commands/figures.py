@@ -33,7 +33,7 @@ from vsl.commands import HelpFormatter
 from vsl.data.batching import Collator
 from vsl.data.registry import load_dataset, resolve_dataset
 from vsl.errors import VslError
-from vsl.experiment import load_run
+from vsl.recipe import load_run
 from vsl.figures import cluster_confusion, latent_tsne, table_curve
 from vsl.metrics import cluster_contents, cluster_scores
 

@@ -40,7 +40,7 @@ import json
 import sys
 
 from hmm.config import MODELS, HmmConfig
-from hmm.experiment import run
+from hmm.recipe import run
 from hmm.models import EMISSIONS, TRANSITIONS
 from hmm.train import LOSS_SCALES, TrainingStopped
 from vsl.commands import (HelpFormatter, add_placement_arguments, add_run_folder_arguments, run_settings,

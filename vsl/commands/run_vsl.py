@@ -42,7 +42,7 @@ from vsl.commands import (HelpFormatter, add_placement_arguments, add_run_folder
                           show_setting_defaults)
 from vsl.config import RunConfig
 from vsl.errors import VslError
-from vsl.experiment import LATENTS, run
+from vsl.recipe import LATENTS, run
 from vsl.optimization import StopRequest
 
 def parse_args(argv=None) -> tuple[RunConfig, str, bool, bool, bool]:
