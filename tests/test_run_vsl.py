@@ -388,3 +388,12 @@ def test_prior_storage_is_checked_like_every_setting():
         check_config(RunConfig(prior_storage="ssd"))
     with pytest.raises(VslError, match="setting prior_storage must be a string"):
         RunConfig.from_dict({"prior_storage": True})
+
+
+def test_y_dropout_needs_a_y_head():
+    check_config(RunConfig(latent="hier", y_dropout=0.5))
+    for latent in ("none", "gauss"):
+        with pytest.raises(SettingError, match=f"latent {latent} has none"):
+            check_config(RunConfig(latent=latent, y_dropout=0.5))
+    with pytest.raises(SettingError, match=r"y_dropout must be in \[0, 1\)"):
+        check_config(RunConfig(latent="hier", y_dropout=1.0))

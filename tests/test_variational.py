@@ -306,3 +306,21 @@ def test_make_optimizer_skips_frozen_embeddings(twitter_collator):
     optimizer = make_optimizer(model, 1e-3)
     params = {id(p) for group in optimizer.param_groups for p in group["params"]}
     assert id(model.encoder.embedding.words.weight) not in params
+
+
+def test_y_dropout_reaches_the_y_head_only_and_only_in_training(twitter_slice, twitter_collator):
+    model = _frozen_tagger(twitter_collator, y_dropout=0.5)
+    batch = twitter_collator(twitter_slice[0][:4], range(4))
+    seen = []
+    model.heads["z"].register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    h = model.encoder(batch).detach()
+    model.train()
+    first, second = (model.posteriors(h, sample=False) for _ in range(2))
+    assert not torch.equal(first["y"].mean, second["y"].mean)  # a fresh dropout mask per pass
+    assert all(torch.equal(inputs[..., : h.shape[-1]], h) for inputs in seen)  # z reads every state
+    model.eval()
+    torch.testing.assert_close(model.posteriors(h, sample=False)["y"].mean, model.heads["y"](h)[0])
+    plain = _frozen_tagger(twitter_collator).train()
+    assert torch.equal(*(plain.posteriors(h, sample=False)["y"].mean for _ in range(2)))
+    with pytest.raises(ValueError, match="no y head"):
+        _tagger(twitter_collator, "gauss", y_dropout=0.5)

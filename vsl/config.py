@@ -180,6 +180,9 @@ class RunConfig(Settings):
     # code) or "free" (its own weights and bias; the only decoder before version 0.2)
     decoder: str = "tied"
     decoder_noise: float = 0.0  # sd of the Gaussian noise added to the decoder's output vector in training
+    # dropout on the encoder states q(y|h) reads, in training; the z head and decoder see them all
+    # (beyond the paper: `dropout` also hides x_t from its own reconstruction)
+    y_dropout: float = 0.0
     decoded_words: int | None = 10000  # most frequent words reconstructed; the rest as UNK; None: all
     decoder_precision: str = "float32"  # float32 | bfloat16: arithmetic of the decoder's vocabulary matmuls
     classifier_on: str | None = None  # None: y (z for VSL-G); "z": Table 3 ablation

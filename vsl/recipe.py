@@ -83,8 +83,11 @@ def check_config(config: RunConfig) -> None:
         raise SettingError(f"patience must be positive (or null for none); got {config.patience}")
     if any(source in ("auto", "none") for source in config.vector_text):
         raise SettingError("vector_text takes raw-text files or dataset names; the run's own text is always in")
-    if not 0 <= config.dropout < 1:
-        raise SettingError(f"dropout must be in [0, 1); got {config.dropout}")
+    for name in ("dropout", "y_dropout"):
+        if not 0 <= getattr(config, name) < 1:
+            raise SettingError(f"{name} must be in [0, 1); got {getattr(config, name)}")
+    if config.y_dropout and config.latent in ("none", "gauss"):
+        raise SettingError(f"y_dropout acts on VSL-GG's y head; latent {config.latent} has none")
 
 
 @dataclass
@@ -166,7 +169,7 @@ def build_model(config: RunConfig, vocabs: Vocabularies, embeddings: torch.Tenso
     decoded = min(config.decoded_words or len(vocabs.words), len(vocabs.words))
     return VariationalTagger(encoder, len(vocabs.tags), decoded, config.latent, config.y_dim, config.z_dim,
                              config.decoder_hidden, config.classifier_on, config.variational,
-                             config.decoder_precision, config.decoder, config.decoder_noise)
+                             config.decoder_precision, config.decoder, config.decoder_noise, config.y_dropout)
 
 
 def trains_on_unlabeled(config: RunConfig, split: LabeledSplit) -> bool:

@@ -115,12 +115,15 @@ class VariationalTagger(nn.Module):
     counterpart of Table 4: no sampling and no KL term. ``decoder_precision`` ("float32" or
     "bfloat16") is the arithmetic of the decoder's vocabulary matmuls. ``decoder`` "free" or
     "tied" and ``decoder_noise`` choose the output layer and its training noise (:class:`Decoder`).
+    ``y_dropout`` drops encoder states on their way into q(y|h) only, in training (beyond the
+    paper): it regularizes the classifier's path as the baseline's dropout does, while the z head,
+    and so the reconstruction of x_t, still reads every state.
     """
 
     def __init__(self, encoder: SentenceEncoder, n_tags: int, decoded_words: int, latent: str = "hier",
                  y_dim: int = 25, z_dim: int = 100, decoder_hidden: int = 100, classifier_on: str | None = None,
                  variational: bool = True, decoder_precision: str = "float32", decoder: str = "free",
-                 decoder_noise: float = 0.0):
+                 decoder_noise: float = 0.0, y_dropout: float = 0.0):
         super().__init__()
         if latent not in LATENT_STRUCTURES:
             raise ValueError(f"latent {latent!r} is not one of {', '.join(LATENT_STRUCTURES)}")
@@ -134,6 +137,9 @@ class VariationalTagger(nn.Module):
         self.heads = nn.ModuleDict({"z": GaussianHead(h + (y_dim if latent == "hier" else 0), z_dim)})
         if latent != "gauss":
             self.heads["y"] = GaussianHead(h, y_dim)
+        elif y_dropout:
+            raise ValueError("VSL-G has no y head for y_dropout to act on")
+        self.y_dropout = nn.Dropout(y_dropout)
         self.dims = {"y": y_dim, "z": z_dim}
         self.decoded_words = decoded_words
         if decoder not in DECODERS:
@@ -152,7 +158,7 @@ class VariationalTagger(nn.Module):
         no loss on them trains the y head or reaches the encoder through y."""
         found = {}
         if "y" in self.names:
-            mean, logvar = self.heads["y"](h)
+            mean, logvar = self.heads["y"](self.y_dropout(h))
             if y_frozen_rows is not None:
                 rows = y_frozen_rows[:, None, None]
                 mean, logvar = torch.where(rows, mean.detach(), mean), torch.where(rows, logvar.detach(), logvar)
