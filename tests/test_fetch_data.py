@@ -189,7 +189,8 @@ def test_embedded_table_sources_are_consistent():
             assert (entry.repo, entry.src) == (f"UniversalDependencies/{treebank}", name)
 
 
-def _load_script():
+def _load_script(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))  # as running `python scripts/fetch_data.py` has it
     spec = importlib.util.spec_from_file_location("fetch_data_script", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -199,7 +200,7 @@ def _load_script():
 def test_cli_fetches_and_prints_summary_and_licensed_help(tmp_path, remote, monkeypatch,
                                                           capsys):
     base_url, entries = remote
-    script = _load_script()
+    script = _load_script(monkeypatch)
     monkeypatch.setattr(fetch, "fetch_all", functools.partial(fetch.fetch_all, entries=entries))
     dest = tmp_path / "data"
     assert script.main(["--dest", str(dest), "--only", "ud", "--base-url", base_url]) == 0
@@ -209,8 +210,8 @@ def test_cli_fetches_and_prints_summary_and_licensed_help(tmp_path, remote, monk
     assert _files(dest) == {"ud/UD_Test-X/r2.16/xx-ud-train.conllu"}
 
 
-def test_cli_reports_failure_with_exit_code(tmp_path, capsys):
-    script = _load_script()
+def test_cli_reports_failure_with_exit_code(tmp_path, capsys, monkeypatch):
+    script = _load_script(monkeypatch)
     empty = tmp_path / "empty"
     empty.mkdir()
     argv = ["--dest", str(tmp_path / "data"), "--only", "twitter_unlabeled",
